@@ -1,0 +1,66 @@
+"""Array coercion and the dtype rules, in one place.
+
+- Inputs must be floating point: float16, float32 or float64.  Integer, boolean, complex and
+  non-numeric arrays are refused with a ``TypeError`` (convert with ``.astype(np.float32)``):
+  an integer convolution would silently overflow or be rounded, which is worse than an error.
+- The computation runs in the widest dtype among the arrays, at least float32: float16 is
+  computed in float32 and rounded once at the end.
+- The result has the dtype of ``input`` (of ``grad_output`` for gradients with respect to the
+  input), whatever the other arrays' dtypes: a float32 input with a float64 weight is computed in
+  float64 and returned as float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_MAX_WORKSPACE_BYTES", "as_float_array", "compute_dtype", "workspace_budget"]
+
+#: The workspace bound used when ``max_workspace_bytes`` is None: 256 MiB.
+DEFAULT_MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
+
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(value: Any, *, func: str, name: str) -> np.ndarray:
+    """``value`` as an ndarray of float16/32/64, without copying; ``TypeError`` otherwise."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{func}: {name} must be a floating-point array; got {type(value).__name__} "
+            f"that NumPy cannot convert ({error})"
+        ) from None
+    if array.dtype not in _FLOATS:
+        hint = " (convert with .astype(np.float32))" if array.dtype.kind in "biu" else ""
+        raise TypeError(
+            f"{func}: {name} must be a floating-point array (float16, float32 or float64); "
+            f"got dtype {array.dtype}{hint}"
+        )
+    return array
+
+
+def compute_dtype(*arrays: np.ndarray | None) -> np.dtype[Any]:
+    """The dtype the arithmetic runs in: the widest of the arrays, at least float32."""
+    return np.result_type(np.float32, *(a.dtype for a in arrays if a is not None))
+
+
+def workspace_budget(max_workspace_bytes: object, *, func: str) -> int:
+    """The workspace bound in bytes, from the ``max_workspace_bytes`` argument."""
+    if max_workspace_bytes is None:
+        return DEFAULT_MAX_WORKSPACE_BYTES
+    if isinstance(max_workspace_bytes, bool) or not isinstance(
+        max_workspace_bytes, int | np.integer
+    ):
+        raise TypeError(
+            f"{func}: max_workspace_bytes must be None or a positive int (bytes); "
+            f"got {max_workspace_bytes!r}"
+        )
+    if max_workspace_bytes <= 0:
+        raise ValueError(
+            f"{func}: max_workspace_bytes must be None or a positive int (bytes); "
+            f"got {max_workspace_bytes}"
+        )
+    return int(max_workspace_bytes)

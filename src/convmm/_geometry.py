@@ -1,0 +1,415 @@
+"""The one place where convolution arguments become numbers.
+
+Every public function normalises its arguments once, at its boundary, into the frozen
+dataclasses below; the kernels, ``explain`` and the CLI consume them and never look at the raw
+arguments again.  This module handles integers and tuples only, never arrays.
+
+All code is N-D: a spatial rank is the length of a tuple, never a branch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+__all__ = [
+    "PADDING_MODES",
+    "PADDING_STRINGS",
+    "ConvGeometry",
+    "OutputSizeTerms",
+    "Window",
+    "conv_geometry",
+    "make_window",
+]
+
+#: The padding modes, with PyTorch's meaning (``zeros`` pads with 0; ``reflect`` mirrors without
+#: repeating the edge; ``replicate`` repeats the edge; ``circular`` wraps around).
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: The padding strings: ``valid`` (no padding), ``same`` (output = ceil(input / stride), the odd
+#: pixel at the end: TensorFlow's SAME, ONNX's SAME_UPPER, PyTorch's "same" at stride 1), and
+#: ``same_lower`` (the odd pixel at the start: ONNX's SAME_LOWER).
+PADDING_STRINGS = ("valid", "same", "same_lower")
+
+
+class OutputSizeTerms(NamedTuple):
+    """The numbers in one spatial dim's output-size formula.
+
+    ``output = floor((input + pad_before + pad_after - dilation * (kernel - 1) - 1) / stride) + 1``
+    """
+
+    input: int
+    pad_before: int
+    pad_after: int
+    dilation: int
+    kernel: int
+    stride: int
+    output: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window over the spatial dims of one input.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        Spatial sizes of the (unpadded) input.
+    kernel_size, stride, dilation : tuple of int
+        One entry per spatial dim.
+    padding : tuple of (int, int)
+        ``(before, after)`` per spatial dim, already resolved from any padding string.
+    padding_mode : str
+        One of :data:`PADDING_MODES`.
+    output_shape : tuple of int
+        Spatial sizes of the output: the number of window positions per dim.
+    """
+
+    input_shape: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    padding_mode: str
+    output_shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dims."""
+        return len(self.kernel_size)
+
+    @property
+    def padded_shape(self) -> tuple[int, ...]:
+        """Spatial sizes after padding."""
+        return tuple(n + b + a for n, (b, a) in zip(self.input_shape, self.padding))
+
+    @property
+    def kernel_numel(self) -> int:
+        """Number of kernel offsets (the product of ``kernel_size``)."""
+        return math.prod(self.kernel_size)
+
+    @property
+    def num_positions(self) -> int:
+        """Number of window positions, L (the product of ``output_shape``)."""
+        return math.prod(self.output_shape)
+
+    @property
+    def is_padded(self) -> bool:
+        """Whether any side of any dim is padded."""
+        return any(b or a for b, a in self.padding)
+
+    def output_size_terms(self, dim: int) -> OutputSizeTerms:
+        """The numbers of the output-size formula for spatial dim ``dim``."""
+        before, after = self.padding[dim]
+        return OutputSizeTerms(
+            self.input_shape[dim],
+            before,
+            after,
+            self.dilation[dim],
+            self.kernel_size[dim],
+            self.stride[dim],
+            self.output_shape[dim],
+        )
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything about one convolution call except the numbers in the arrays.
+
+    Attributes
+    ----------
+    window : Window
+        The spatial sliding window.
+    batch : int
+        Batch size N (1 for an unbatched call).
+    in_channels, out_channels, groups : int
+        Channel counts; each group sees ``in_channels // groups`` inputs and makes
+        ``out_channels // groups`` outputs.
+    batched : bool
+        False when the caller passed one unbatched sample.
+    channels_last : bool
+        Whether the caller's arrays put channels after the spatial dims.
+    """
+
+    window: Window
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    batched: bool
+    channels_last: bool
+
+    @property
+    def in_channels_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def out_channels_per_group(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def patch_size(self) -> int:
+        """Rows of P per group: ``in_channels_per_group * prod(kernel_size)``."""
+        return self.in_channels_per_group * self.window.kernel_numel
+
+    def output_array_shape(self) -> tuple[int, ...]:
+        """Shape of the output array in the caller's layout."""
+        spatial = self.window.output_shape
+        if self.channels_last:
+            shape = (self.batch, *spatial, self.out_channels)
+        else:
+            shape = (self.batch, self.out_channels, *spatial)
+        return shape if self.batched else shape[1:]
+
+
+# --------------------------------------------------------------------------------------------
+# normalisation
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _describe(value: object) -> str:
+    return f"{value!r} ({type(value).__name__})" if not isinstance(value, int | tuple) else repr(value)
+
+
+def int_tuple(value: object, ndim: int, *, func: str, name: str, minimum: int) -> tuple[int, ...]:
+    """An int, or a sequence of ``ndim`` ints, each at least ``minimum``, as a tuple."""
+    what = "positive" if minimum == 1 else f">= {minimum}"
+    expected = f"an int {what} or a sequence of {ndim} such ints (one per spatial dim)"
+    if _is_int(value):
+        items: tuple[object, ...] = (value,) * ndim
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        items = tuple(value)
+        if len(items) != ndim:
+            raise ValueError(
+                f"{func}: {name} must be {expected}; got {len(items)} values {value!r} "
+                f"for {ndim} spatial dim{'s' if ndim != 1 else ''}"
+            )
+    else:
+        raise TypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
+    for item in items:
+        if not _is_int(item):
+            raise TypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
+        if int(item) < minimum:  # type: ignore[call-overload]
+            raise ValueError(f"{func}: {name} must be {expected}; got {value!r}")
+    return tuple(int(item) for item in items)  # type: ignore[call-overload]
+
+
+def _padding_pairs(
+    padding: object, ndim: int, *, func: str, name: str = "padding"
+) -> tuple[tuple[int, int], ...]:
+    expected = (
+        f"'valid', 'same', 'same_lower', an int >= 0, or a sequence of {ndim} entries "
+        "(one per spatial dim), each an int >= 0 or a (before, after) pair of ints >= 0"
+    )
+    if _is_int(padding):
+        entries: tuple[object, ...] = (padding,) * ndim
+    elif isinstance(padding, Sequence) and not isinstance(padding, str):
+        entries = tuple(padding)
+        if len(entries) != ndim:
+            raise ValueError(
+                f"{func}: {name} must be {expected}; got {len(entries)} entries {padding!r} "
+                f"for {ndim} spatial dim{'s' if ndim != 1 else ''}"
+            )
+    else:
+        raise TypeError(f"{func}: {name} must be {expected}; got {_describe(padding)}")
+    pairs = []
+    for entry in entries:
+        if _is_int(entry):
+            pair: tuple[object, ...] = (entry, entry)
+        elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
+            pair = tuple(entry)
+        else:
+            raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
+        for side in pair:
+            if not _is_int(side):
+                raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
+            if int(side) < 0:  # type: ignore[call-overload]
+                raise ValueError(f"{func}: {name} must be {expected}; got negative {padding!r}")
+        pairs.append((int(pair[0]), int(pair[1])))  # type: ignore[call-overload]
+    return tuple(pairs)
+
+
+def _same_padding(
+    input_shape: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    lower: bool,
+) -> tuple[tuple[int, int], ...]:
+    pairs = []
+    for n, k, s, d in zip(input_shape, kernel_size, stride, dilation):
+        out = -(-n // s)
+        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+        small, large = total // 2, total - total // 2
+        pairs.append((large, small) if lower else (small, large))
+    return tuple(pairs)
+
+
+def output_length(n: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
+    """Window positions along one dim: ``floor((n + b + a - d*(k-1) - 1) / s) + 1``."""
+    return (n + before + after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def make_window(
+    input_shape: Sequence[int],
+    kernel_size: object,
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    padding_mode: object = "zeros",
+    func: str,
+    ndim: int | None = None,
+) -> Window:
+    """Normalise and validate sliding-window arguments for a spatial input shape.
+
+    ``ndim`` is the spatial rank; by default the length of ``input_shape``.  Errors name
+    ``func``, the parameter, what was expected and what was given.
+    """
+    ndim = len(input_shape) if ndim is None else ndim
+    input_shape = tuple(int(n) for n in input_shape)
+    kernel = int_tuple(kernel_size, ndim, func=func, name="kernel_size", minimum=1)
+    strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
+    dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"{func}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; "
+            f"got {padding_mode!r}"
+        )
+    for dim, n in enumerate(input_shape):
+        if n < 1:
+            raise ValueError(
+                f"{func}: input spatial sizes must be >= 1; spatial dim {dim} has size {n} "
+                f"(spatial shape {input_shape})"
+            )
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(
+                f"{func}: padding must be one of {', '.join(map(repr, PADDING_STRINGS))}, "
+                f"an int or per-dim values; got {padding!r}"
+            )
+        if padding == "valid":
+            pads = ((0, 0),) * ndim
+        else:
+            pads = _same_padding(input_shape, kernel, strides, dilations, padding == "same_lower")
+    else:
+        pads = _padding_pairs(padding, ndim, func=func)
+    _check_mode_limits(input_shape, pads, padding_mode, func)
+    out = []
+    for dim, (n, (before, after), k, s, d) in enumerate(
+        zip(input_shape, pads, kernel, strides, dilations)
+    ):
+        span = d * (k - 1) + 1
+        if n + before + after < span:
+            raise ValueError(
+                f"{func}: the kernel spans {span} in spatial dim {dim} "
+                f"(kernel_size {k}, dilation {d}), more than the padded input's "
+                f"{n + before + after} (input {n} + padding {before} + {after})"
+            )
+        out.append(output_length(n, before, after, k, s, d))
+    return Window(input_shape, kernel, strides, pads, dilations, padding_mode, tuple(out))
+
+
+def _check_mode_limits(
+    input_shape: tuple[int, ...], pads: tuple[tuple[int, int], ...], mode: str, func: str
+) -> None:
+    for dim, (n, pair) in enumerate(zip(input_shape, pads)):
+        if mode == "reflect" and max(pair) >= n:
+            raise ValueError(
+                f"{func}: padding_mode 'reflect' needs padding smaller than the input size; "
+                f"spatial dim {dim} has size {n} and padding {pair}"
+            )
+        if mode == "circular" and max(pair) > n:
+            raise ValueError(
+                f"{func}: padding_mode 'circular' needs padding at most the input size "
+                f"(it wraps around once); spatial dim {dim} has size {n} and padding {pair}"
+            )
+
+
+def conv_geometry(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    bias_shape: tuple[int, ...] | None,
+    *,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    padding_mode: object,
+    channels_last: object,
+    func: str,
+) -> ConvGeometry:
+    """Validate the shapes and options of a convolution and build its geometry.
+
+    ``weight_shape`` is PyTorch's ``(out_channels, in_channels / groups, *kernel_size)``; the
+    spatial rank is ``len(weight_shape) - 2``.
+    """
+    if len(weight_shape) < 3:
+        raise ValueError(
+            f"{func}: weight must have shape (out_channels, in_channels/groups, *kernel_size) "
+            f"with at least one spatial dim; got shape {weight_shape}"
+        )
+    if 0 in weight_shape:
+        raise ValueError(f"{func}: weight must have no zero-sized dims; got shape {weight_shape}")
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
+    if not _is_int(groups):
+        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
+    groups = int(groups)  # type: ignore[call-overload]
+    if groups < 1:
+        raise ValueError(f"{func}: groups must be a positive int; got {groups}")
+    ndim = len(weight_shape) - 2
+    out_channels, in_per_group = weight_shape[0], weight_shape[1]
+    kernel = weight_shape[2:]
+    layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
+    if len(input_shape) not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
+            f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
+            f"(weight shape {weight_shape}); got input shape {input_shape}"
+        )
+    batched = len(input_shape) == ndim + 2
+    full = input_shape if batched else (1, *input_shape)
+    if channels_last:
+        batch, spatial, in_channels = full[0], full[1:-1], full[-1]
+    else:
+        batch, in_channels, spatial = full[0], full[1], full[2:]
+    if out_channels % groups:
+        raise ValueError(
+            f"{func}: groups must divide out_channels; got groups={groups} and "
+            f"out_channels={out_channels} (weight shape {weight_shape})"
+        )
+    if in_channels % groups:
+        raise ValueError(
+            f"{func}: groups must divide the input's channels; got groups={groups} and "
+            f"{in_channels} input channels (input shape {input_shape})"
+        )
+    if in_channels != in_per_group * groups:
+        axis = "last" if channels_last else ("1" if batched else "0")
+        raise ValueError(
+            f"{func}: input has {in_channels} channels (axis {axis} of shape {input_shape}) but "
+            f"weight {weight_shape} with groups={groups} expects {in_per_group} x {groups} = "
+            f"{in_per_group * groups}"
+        )
+    if bias_shape is not None and bias_shape != (out_channels,):
+        raise ValueError(
+            f"{func}: bias must have shape ({out_channels},) (one value per output channel); "
+            f"got shape {bias_shape}"
+        )
+    window = make_window(
+        spatial,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        padding_mode=padding_mode,
+        func=func,
+        ndim=ndim,
+    )
+    return ConvGeometry(window, batch, in_channels, out_channels, groups, batched, channels_last)

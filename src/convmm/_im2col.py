@@ -1,0 +1,196 @@
+"""The one unfold (im2col) and the one fold (col2im), N-D, with their padding modes.
+
+Both work on *logical* views: the input is seen as ``(*lead, *spatial)`` and the patch matrix as
+``(*lead, *kernel_size, *output)`` (lead is batch and channels, possibly channels split into
+groups) whatever the physical layout of either (channels-last, grouped,
+transposed for a single large product...).  The caller picks the memory layout; this module only
+moves numbers.
+
+Zero padding is never materialised: for each kernel offset the in-bounds box of output positions
+is copied with one strided slice and the border strips of P are set to zero.  The other modes
+gather a padded copy (only the rows that the requested output rows need) and then run the same
+copy with no padding.
+
+``fold`` is the exact adjoint: for each kernel offset it adds one strided slice of the columns
+into the input-shaped result (as Chainer's col2im does), then folds a padded border back onto the
+input for the non-zero modes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import numpy as np
+
+from ._geometry import Window
+
+__all__ = ["fold_into", "gather_padded", "source_indices", "unfold_into"]
+
+_Slices = tuple[slice, ...]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _offset_boxes(
+    window: Window,
+    origin: tuple[int, ...],
+    source_shape: tuple[int, ...],
+    rows: tuple[int, int],
+) -> Iterator[tuple[tuple[int, ...], _Slices | None, _Slices]]:
+    """For each kernel offset: the source slices and the output box that reads inside the source.
+
+    Output position ``o`` at kernel offset ``k`` reads source index ``o*s + k*d + origin`` per dim.
+    Output positions run over ``rows`` along the first spatial dim and over everything in the
+    others; the output box is relative to ``rows[0]``.  The source slices are None when the box is
+    empty.
+    """
+    ranges = [rows, *((0, o) for o in window.output_shape[1:])]
+    for offset in itertools.product(*(range(k) for k in window.kernel_size)):
+        source: list[slice] = []
+        box: list[slice] = []
+        for k, s, d, org, n, (o_lo, o_hi) in zip(
+            offset, window.stride, window.dilation, origin, source_shape, ranges
+        ):
+            base = k * d + org
+            lo = max(o_lo, _ceil_div(-base, s))
+            hi = min(o_hi, (n - 1 - base) // s + 1)
+            if hi <= lo:
+                box.append(slice(0, 0))
+                continue
+            start = lo * s + base
+            source.append(slice(start, start + (hi - lo - 1) * s + 1, s))
+            box.append(slice(lo - o_lo, hi - o_lo))
+        empty = len(source) < len(box)
+        yield offset, (None if empty else tuple(source)), tuple(box)
+
+
+def source_indices(start: int, stop: int, size: int, before: int, mode: str) -> np.ndarray:
+    """Source index of each padded index in ``[start, stop)`` along one dim (-1 for zeros).
+
+    ``size`` is the unpadded length and ``before`` the padding before it.
+    """
+    i = np.arange(start - before, stop - before)
+    if mode == "reflect":
+        i = np.abs(i)
+        i = np.where(i > size - 1, 2 * (size - 1) - i, i)
+    elif mode == "replicate":
+        i = np.clip(i, 0, size - 1)
+    elif mode == "circular":
+        i = np.mod(i, size)
+    else:
+        i = np.where((i < 0) | (i >= size), -1, i)
+    return i
+
+
+def gather_padded(
+    x: np.ndarray, window: Window, rows: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The part of the padded input that output rows ``rows`` read, for a non-zero mode.
+
+    ``x`` is ``(*lead, *spatial)``.  Returns the padded slab and its origin (the source index of
+    output position 0 at kernel offset 0, per dim).
+    """
+    s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
+    first = rows[0] * s0
+    last = (rows[1] - 1) * s0 + d0 * (k0 - 1) + 1
+    spans = [(first, last), *((0, p) for p in window.padded_shape[1:])]
+    index = [
+        source_indices(lo, hi, n, before, window.padding_mode)
+        for (lo, hi), n, (before, _) in zip(spans, window.input_shape, window.padding)
+    ]
+    slab = x[(..., *np.ix_(*index))]
+    return slab, (-first, *(0 for _ in spans[1:]))
+
+
+def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
+    """Write the patches of ``x`` for output rows ``rows`` into ``out``.
+
+    Parameters
+    ----------
+    x : ndarray, logical shape ``(*lead, *input_shape)``
+        Any strides; converted to ``out``'s dtype on the fly.
+    window : Window
+    out : ndarray, logical shape ``(*lead, *kernel_size, rows[1] - rows[0], *output_shape[1:])``
+        Any strides (a view into the caller's buffer).
+    rows : (int, int)
+        The range of output positions along the first spatial dim.
+    """
+    if window.padding_mode == "zeros" or not window.is_padded:
+        source = x
+        origin = tuple(-before for before, _ in window.padding)
+    else:
+        source, origin = gather_padded(x, window, rows)
+    nd = window.ndim
+    every = (slice(None),) * nd
+    for offset, source_box, box in _offset_boxes(window, origin, source.shape[-nd:], rows):
+        target = out[(..., *offset, *every)]
+        if source_box is None:
+            target[...] = 0
+            continue
+        target[(..., *box)] = source[(..., *source_box)]
+        for dim in range(nd):
+            after = (slice(None),) * (nd - 1 - dim)
+            if box[dim].start > 0:
+                target[(..., slice(0, box[dim].start), *after)] = 0
+            if box[dim].stop < target.shape[dim - nd]:
+                target[(..., slice(box[dim].stop, None), *after)] = 0
+
+
+def fold_into(columns: np.ndarray, window: Window, out: np.ndarray) -> None:
+    """Add the columns back into ``out``: the adjoint of :func:`unfold_into` over all rows.
+
+    Parameters
+    ----------
+    columns : ndarray, logical shape ``(*lead, *kernel_size, *output_shape)``
+    window : Window
+    out : ndarray, shape ``(*lead, *input_shape)``, zero-filled by the caller
+        Receives the sum of every patch entry at the input position it was read from.
+    """
+    rows = (0, window.output_shape[0])
+    nd = window.ndim
+    if window.padding_mode == "zeros" or not window.is_padded:
+        target = out
+        origin = tuple(-before for before, _ in window.padding)
+    else:
+        target = np.zeros(out.shape[:-nd] + window.padded_shape, dtype=out.dtype)
+        origin = (0,) * nd
+    for offset, target_box, box in _offset_boxes(window, origin, target.shape[-nd:], rows):
+        if target_box is not None:
+            target[(..., *target_box)] += columns[(..., *offset, *box)]
+    if target is not out:
+        for dim in range(window.ndim):
+            target = _unpad_adjoint(target, window, dim)
+        out += target
+
+
+def _unpad_adjoint(g: np.ndarray, window: Window, dim: int) -> np.ndarray:
+    """Adjoint of padding along spatial ``dim``: fold the padded border back onto the input."""
+    axis = g.ndim - window.ndim + dim
+    n = window.input_shape[dim]
+    before, after = window.padding[dim]
+    mode = window.padding_mode
+
+    def at(sl: slice) -> _Slices:
+        return (slice(None),) * axis + (sl,)
+
+    result = np.array(g[at(slice(before, before + n))])
+    if before:
+        border = g[at(slice(0, before))]
+        if mode == "reflect":  # padded p < before reads input before - p
+            result[at(slice(1, before + 1))] += np.flip(border, axis)
+        elif mode == "replicate":
+            result[at(slice(0, 1))] += border.sum(axis=axis, keepdims=True)
+        else:  # circular: padded p reads input n - before + p
+            result[at(slice(n - before, n))] += border
+    if after:
+        border = g[at(slice(before + n, before + n + after))]
+        if mode == "reflect":  # padded before + n + j reads input n - 2 - j
+            result[at(slice(n - 1 - after, n - 1))] += np.flip(border, axis)
+        elif mode == "replicate":
+            result[at(slice(n - 1, n))] += border.sum(axis=axis, keepdims=True)
+        else:  # circular: padded before + n + j reads input j
+            result[at(slice(0, after))] += border
+    return result

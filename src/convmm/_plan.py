@@ -1,0 +1,105 @@
+"""How a convolution is cut into pieces that fit the workspace bound.
+
+The patch matrix P of a whole batch can take gigabytes.  ``plan_chunks`` splits the work into
+chunks of whole images, or, when a single image's P is over the bound, into runs of output rows
+(along the first spatial dim) of one image, so that every buffer the computation allocates fits
+in ``max_workspace_bytes``.  Each chunk's product goes straight into its slice of the output, so
+the result is the same as the unchunked computation, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._geometry import ConvGeometry
+
+__all__ = ["Chunk", "Plan", "plan_chunks"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Images ``batch[0]:batch[1]`` and output rows ``rows[0]:rows[1]`` (first spatial dim)."""
+
+    batch: tuple[int, int]
+    rows: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The chunks of one call and the workspace they need.
+
+    Attributes
+    ----------
+    chunks : tuple of Chunk
+    patch_elements : int
+        Elements of the largest P chunk (the size of the one reused P buffer).
+    result_elements : int
+        Elements of the largest compute-dtype result chunk (0 when the product is written
+        straight into the output).
+    workspace_bytes : int
+        The peak memory of all workspace buffers for the largest chunk.
+    """
+
+    chunks: tuple[Chunk, ...]
+    patch_elements: int
+    result_elements: int
+    workspace_bytes: int
+
+
+def plan_chunks(
+    geometry: ConvGeometry,
+    *,
+    compute_itemsize: int,
+    input_itemsize: int,
+    patches_are_input: bool,
+    result_buffer: bool,
+    budget: int,
+    func: str,
+) -> Plan:
+    """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes.
+
+    ``patches_are_input``: P is a view of the input (1x1 kernel, stride 1, no padding), so only
+    the result buffer counts.  ``result_buffer``: the product is computed in a separate
+    compute-dtype buffer (when the output dtype differs from the compute dtype).
+    """
+    window = geometry.window
+    rows_total = window.output_shape[0]
+    row_positions = math.prod(window.output_shape[1:])
+    padded_row = math.prod(window.padded_shape[1:])
+    gathers = window.padding_mode != "zeros" and window.is_padded
+    s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
+
+    def sizes(images: int, rows: int) -> tuple[int, int, int]:
+        positions = images * rows * row_positions
+        patch = 0 if patches_are_input else geometry.in_channels * window.kernel_numel * positions
+        result = geometry.out_channels * positions if result_buffer else 0
+        slab_rows = (rows - 1) * s0 + d0 * (k0 - 1) + 1
+        slab = images * geometry.in_channels * slab_rows * padded_row if gathers else 0
+        total = (patch + result) * compute_itemsize + slab * input_itemsize
+        return patch, result, total
+
+    batch = geometry.batch
+    per_image = sizes(1, rows_total)[2]
+    if per_image <= budget:
+        step = max(1, min(batch, budget // max(per_image, 1)))
+        chunks = tuple(Chunk((b, min(b + step, batch)), (0, rows_total)) for b in range(0, batch, step))
+        patch, result, total = sizes(min(step, batch), rows_total)
+        return Plan(chunks, patch, result, total if batch else 0)
+    if sizes(1, 1)[2] > budget:
+        raise ValueError(
+            f"{func}: max_workspace_bytes={budget} is too small: one output row of one image "
+            f"needs {sizes(1, 1)[2]} bytes of workspace (P has "
+            f"{geometry.in_channels * window.kernel_numel} rows); give at least that"
+        )
+    lo, hi = 1, rows_total  # largest run of rows that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if sizes(1, mid)[2] <= budget else (lo, mid - 1)
+    chunks = tuple(
+        Chunk((b, b + 1), (r, min(r + lo, rows_total)))
+        for b in range(batch)
+        for r in range(0, rows_total, lo)
+    )
+    patch, result, total = sizes(1, lo)
+    return Plan(chunks, patch, result, total)

@@ -1,0 +1,184 @@
+"""The public unfold (im2col) and fold (col2im)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._arrays import as_float_array, compute_dtype
+from ._geometry import Window, int_tuple, make_window
+from ._im2col import fold_into, unfold_into
+
+__all__ = ["fold", "unfold"]
+
+
+def _spatial_rank(*candidates: object, default: int) -> int:
+    for value in candidates:
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return len(value)
+    return default
+
+
+def unfold(
+    input: Any,
+    kernel_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[Any, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """Unfold sliding patches of an N-D input into the columns of the patch matrix P (im2col).
+
+    Parameters
+    ----------
+    input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``
+        The spatial rank is ``len(kernel_size)`` when it is a tuple (then an input with one dim
+        fewer is unbatched), else ``input.ndim - 2``.
+    kernel_size, stride, dilation : int or tuple of int
+    padding : int, tuple, or {'valid', 'same', 'same_lower'}
+        As in :func:`convmm.conv`.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+
+    Returns
+    -------
+    ndarray, shape ``(N, C * prod(kernel_size), L)`` (``(C * prod(kernel_size), L)`` unbatched)
+        Column ``l`` is the patch at output position ``l`` (row-major over the output's
+        spatial dims); row ``c * prod(kernel_size) + k`` holds channel ``c`` at kernel offset
+        ``k`` (row-major).  This is ``torch.nn.functional.unfold``'s order in 2-D.  Same dtype
+        as ``input``.
+
+    Notes
+    -----
+    The result has ``prod(kernel_size) / prod(stride)`` times as many entries as the input, for
+    the whole batch at once; :func:`convmm.conv` never materialises it whole but works in
+    chunks within ``max_workspace_bytes``.
+
+    Examples
+    --------
+    The seed article's 4x4 image: each column of P is one 2x2 patch.
+
+    >>> import numpy as np, convmm
+    >>> convmm.unfold(np.arange(1.0, 17.0).reshape(1, 1, 4, 4), (2, 2))[0]
+    array([[ 1.,  2.,  3.,  5.,  6.,  7.,  9., 10., 11.],
+           [ 2.,  3.,  4.,  6.,  7.,  8., 10., 11., 12.],
+           [ 5.,  6.,  7.,  9., 10., 11., 13., 14., 15.],
+           [ 6.,  7.,  8., 10., 11., 12., 14., 15., 16.]])
+    """
+    func = "convmm.unfold"
+    x = as_float_array(input, func=func, name="input")
+    ndim = _spatial_rank(kernel_size, default=x.ndim - 2)
+    if ndim < 1 or x.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"{func}: input must have shape (N, C, *spatial) or (C, *spatial) with "
+            f"{max(ndim, 1)} spatial dim(s) for kernel_size={kernel_size!r}; "
+            f"got input shape {x.shape}"
+        )
+    batched = x.ndim == ndim + 2
+    if not batched:
+        x = x[np.newaxis]
+    window = make_window(
+        x.shape[2:],
+        kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        padding_mode=padding_mode,
+        func=func,
+    )
+    n, c = x.shape[:2]
+    out = np.empty((n, c * window.kernel_numel, window.num_positions), dtype=x.dtype)
+    logical = out.reshape(n, c, *window.kernel_size, *window.output_shape)
+    unfold_into(x, window, logical, (0, window.output_shape[0]))
+    return out if batched else out[0]
+
+
+def fold(
+    columns: Any,
+    output_size: int | tuple[int, ...],
+    kernel_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[Any, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """Fold the columns of a patch matrix back into an N-D array, summing overlaps (col2im).
+
+    ``fold`` is the adjoint of :func:`unfold` with the same arguments:
+    ``<unfold(x), g> == <x, fold(g)>`` for every ``x`` and ``g``.  For ``padding_mode='zeros'``
+    what falls on the padding is dropped (``torch.nn.functional.fold``); for the other modes it
+    is added onto the input cells the padding was copied from.
+
+    Parameters
+    ----------
+    columns : array_like, shape ``(N, C * prod(kernel_size), L)`` or ``(C * prod(kernel_size), L)``
+    output_size : int or tuple of int
+        Spatial size of the folded result (the unpadded input size of the matching unfold).
+    kernel_size, stride, padding, dilation, padding_mode
+        As in :func:`unfold`.  The spatial rank is the length of ``output_size`` or
+        ``kernel_size`` when either is a tuple, else 2 (as in PyTorch).
+
+    Returns
+    -------
+    ndarray, shape ``(N, C, *output_size)`` (without ``N`` for 2-D columns)
+        Same dtype as ``columns`` (float16 sums run in float32).
+
+    Examples
+    --------
+    Folding the 4x4 image's patches counts how many patches cover each pixel:
+
+    >>> import numpy as np, convmm
+    >>> convmm.fold(np.ones((1, 4, 9)), (4, 4), (2, 2))[0, 0]
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]])
+    """
+    func = "convmm.fold"
+    cols = as_float_array(columns, func=func, name="columns")
+    ndim = _spatial_rank(output_size, kernel_size, default=2)
+    size = int_tuple(output_size, ndim, func=func, name="output_size", minimum=1)
+    window = make_window(
+        size,
+        kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        padding_mode=padding_mode,
+        func=func,
+    )
+    if cols.ndim not in (2, 3):
+        raise ValueError(
+            f"{func}: columns must have shape (N, C * prod(kernel_size), L) or "
+            f"(C * prod(kernel_size), L); got shape {cols.shape}"
+        )
+    batched = cols.ndim == 3
+    if not batched:
+        cols = cols[np.newaxis]
+    _check_columns(cols.shape, window, func)
+    n = cols.shape[0]
+    c = cols.shape[1] // window.kernel_numel
+    dtype = compute_dtype(cols)
+    out = np.zeros((n, c, *window.input_shape), dtype=dtype)
+    fold_into(cols.reshape(n, c, *window.kernel_size, *window.output_shape), window, out)
+    out = out.astype(cols.dtype, copy=False)
+    return out if batched else out[0]
+
+
+def _check_columns(shape: tuple[int, ...], window: Window, func: str) -> None:
+    rows, positions = shape[1], shape[2]
+    if rows % window.kernel_numel:
+        raise ValueError(
+            f"{func}: columns must have C * prod(kernel_size) rows, a multiple of "
+            f"{window.kernel_numel} for kernel_size {window.kernel_size}; got {rows} rows "
+            f"(shape {shape})"
+        )
+    if positions != window.num_positions:
+        raise ValueError(
+            f"{func}: columns must have one column per window position, "
+            f"{window.num_positions} = {' x '.join(map(str, window.output_shape))} for "
+            f"output_size {window.input_shape}; got {positions} columns (shape {shape})"
+        )
