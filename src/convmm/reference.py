@@ -83,7 +83,8 @@ def conv(
             patch = padded[(slice(None), slice(group * cin, (group + 1) * cin), *region)]
             filters = w[group * cout : (group + 1) * cout]
             # out[n, f] = sum over channel and kernel offset of patch[n, c, k] * filters[f, c, k]
-            value = np.einsum("nc...,fc...->nf", patch, filters)
+            summed = list(range(1, patch.ndim))
+            value = np.tensordot(patch, filters, axes=(summed, summed))
             out[(slice(None), slice(group * cout, (group + 1) * cout), *position)] = value
     if b is not None:
         out += b.astype(np.float64).reshape(-1, *([1] * window.ndim))
