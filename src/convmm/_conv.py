@@ -160,8 +160,10 @@ def conv_forward(
         x = x[np.newaxis]
     spatial_out = window.output_shape
     channels = geometry.out_channels
-    out_shape = (x.shape[0], *spatial_out, channels) if geometry.channels_last else (
-        x.shape[0], channels, *spatial_out
+    out_shape = (
+        (x.shape[0], *spatial_out, channels)
+        if geometry.channels_last
+        else (x.shape[0], channels, *spatial_out)
     )
     out = np.empty(out_shape, dtype=x.dtype)
     g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
@@ -190,6 +192,8 @@ def conv_forward(
     if b is not None:
         b_view = b.reshape(g, 1, cog) if geometry.channels_last else b.reshape(g, cog, 1)
     row_positions = math.prod(spatial_out[1:])
+    left: np.ndarray
+    right: np.ndarray
 
     for chunk in plan.chunks:
         (b0, b1), (r0, r1) = chunk.batch, chunk.rows
@@ -207,7 +211,7 @@ def conv_forward(
                 )
                 unfold_into(source[b0:b1], window, physical.transpose(to_logical), (r0, r1))
                 patches = physical.reshape(g, n * per_image, -1)
-            operands = (patches, k_matrix)
+            left, right = patches, k_matrix
         else:
             target = np.reshape(out[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=False)
             if direct:
@@ -218,14 +222,14 @@ def conv_forward(
                 )
                 unfold_into(source[b0:b1], window, physical, (r0, r1))
                 patches = physical.reshape(n, g, cg * window.kernel_numel, per_image)
-            operands = (k_matrix, patches)
+            left, right = k_matrix, patches
         if out.dtype == dtype:
-            np.matmul(*operands, out=target)
+            np.matmul(left, right, out=target)
             if b_view is not None:
                 target += b_view
         else:
             result = result_buffer[: target.size].reshape(target.shape)
-            np.matmul(*operands, out=result)
+            np.matmul(left, right, out=result)
             if b_view is not None:
                 result += b_view
             target[...] = result

@@ -84,7 +84,7 @@ class Window:
     @property
     def padded_shape(self) -> tuple[int, ...]:
         """Spatial sizes after padding."""
-        return tuple(n + b + a for n, (b, a) in zip(self.input_shape, self.padding))
+        return tuple(n + b + a for n, (b, a) in zip(self.input_shape, self.padding, strict=True))
 
     @property
     def kernel_numel(self) -> int:
@@ -174,7 +174,9 @@ def _is_int(value: object) -> bool:
 
 
 def _describe(value: object) -> str:
-    return f"{value!r} ({type(value).__name__})" if not isinstance(value, int | tuple) else repr(value)
+    return (
+        f"{value!r} ({type(value).__name__})" if not isinstance(value, int | tuple) else repr(value)
+    )
 
 
 def int_tuple(value: object, ndim: int, *, func: str, name: str, minimum: int) -> tuple[int, ...]:
@@ -243,7 +245,7 @@ def _same_padding(
     lower: bool,
 ) -> tuple[tuple[int, int], ...]:
     pairs = []
-    for n, k, s, d in zip(input_shape, kernel_size, stride, dilation):
+    for n, k, s, d in zip(input_shape, kernel_size, stride, dilation, strict=True):
         out = -(-n // s)
         total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
         small, large = total // 2, total - total // 2
@@ -303,7 +305,7 @@ def make_window(
     _check_mode_limits(input_shape, pads, padding_mode, func)
     out = []
     for dim, (n, (before, after), k, s, d) in enumerate(
-        zip(input_shape, pads, kernel, strides, dilations)
+        zip(input_shape, pads, kernel, strides, dilations, strict=True)
     ):
         span = d * (k - 1) + 1
         if n + before + after < span:
@@ -319,7 +321,7 @@ def make_window(
 def _check_mode_limits(
     input_shape: tuple[int, ...], pads: tuple[tuple[int, int], ...], mode: str, func: str
 ) -> None:
-    for dim, (n, pair) in enumerate(zip(input_shape, pads)):
+    for dim, (n, pair) in enumerate(zip(input_shape, pads, strict=True)):
         if mode == "reflect" and max(pair) >= n:
             raise ValueError(
                 f"{func}: padding_mode 'reflect' needs padding smaller than the input size; "
@@ -361,9 +363,9 @@ def conv_geometry(
         raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
     if not _is_int(groups):
         raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
-    groups = int(groups)  # type: ignore[call-overload]
-    if groups < 1:
-        raise ValueError(f"{func}: groups must be a positive int; got {groups}")
+    count = int(groups)  # type: ignore[call-overload]
+    if count < 1:
+        raise ValueError(f"{func}: groups must be a positive int; got {count}")
     ndim = len(weight_shape) - 2
     out_channels, in_per_group = weight_shape[0], weight_shape[1]
     kernel = weight_shape[2:]
@@ -380,22 +382,22 @@ def conv_geometry(
         batch, spatial, in_channels = full[0], full[1:-1], full[-1]
     else:
         batch, in_channels, spatial = full[0], full[1], full[2:]
-    if out_channels % groups:
+    if out_channels % count:
         raise ValueError(
-            f"{func}: groups must divide out_channels; got groups={groups} and "
+            f"{func}: groups must divide out_channels; got groups={count} and "
             f"out_channels={out_channels} (weight shape {weight_shape})"
         )
-    if in_channels % groups:
+    if in_channels % count:
         raise ValueError(
-            f"{func}: groups must divide the input's channels; got groups={groups} and "
+            f"{func}: groups must divide the input's channels; got groups={count} and "
             f"{in_channels} input channels (input shape {input_shape})"
         )
-    if in_channels != in_per_group * groups:
+    if in_channels != in_per_group * count:
         axis = "last" if channels_last else ("1" if batched else "0")
         raise ValueError(
             f"{func}: input has {in_channels} channels (axis {axis} of shape {input_shape}) but "
-            f"weight {weight_shape} with groups={groups} expects {in_per_group} x {groups} = "
-            f"{in_per_group * groups}"
+            f"weight {weight_shape} with groups={count} expects {in_per_group} x {count} = "
+            f"{in_per_group * count}"
         )
     if bias_shape is not None and bias_shape != (out_channels,):
         raise ValueError(
@@ -412,4 +414,4 @@ def conv_geometry(
         func=func,
         ndim=ndim,
     )
-    return ConvGeometry(window, batch, in_channels, out_channels, groups, batched, channels_last)
+    return ConvGeometry(window, batch, in_channels, out_channels, count, batched, channels_last)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,15 @@ from ._geometry import Window
 __all__ = ["fold_into", "gather_padded", "source_indices", "unfold_into"]
 
 _Slices = tuple[slice, ...]
+_Index = tuple[Any, ...]
+
+
+def _trailing(*parts: Any) -> _Index:
+    """An index into the trailing dims: ``(..., *parts)`` flattened one level."""
+    index: list[Any] = [Ellipsis]
+    for part in parts:
+        index.extend(part if isinstance(part, tuple) else (part,))
+    return tuple(index)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -52,7 +62,7 @@ def _offset_boxes(
         source: list[slice] = []
         box: list[slice] = []
         for k, s, d, org, n, (o_lo, o_hi) in zip(
-            offset, window.stride, window.dilation, origin, source_shape, ranges
+            offset, window.stride, window.dilation, origin, source_shape, ranges, strict=True
         ):
             base = k * d + org
             lo = max(o_lo, _ceil_div(-base, s))
@@ -99,9 +109,9 @@ def gather_padded(
     spans = [(first, last), *((0, p) for p in window.padded_shape[1:])]
     index = [
         source_indices(lo, hi, n, before, window.padding_mode)
-        for (lo, hi), n, (before, _) in zip(spans, window.input_shape, window.padding)
+        for (lo, hi), n, (before, _) in zip(spans, window.input_shape, window.padding, strict=True)
     ]
-    slab = x[(..., *np.ix_(*index))]
+    slab = x[_trailing(np.ix_(*index))]
     return slab, (-first, *(0 for _ in spans[1:]))
 
 
@@ -126,17 +136,17 @@ def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int,
     nd = window.ndim
     every = (slice(None),) * nd
     for offset, source_box, box in _offset_boxes(window, origin, source.shape[-nd:], rows):
-        target = out[(..., *offset, *every)]
+        target = out[_trailing(offset, every)]
         if source_box is None:
             target[...] = 0
             continue
-        target[(..., *box)] = source[(..., *source_box)]
+        target[_trailing(box)] = source[_trailing(source_box)]
         for dim in range(nd):
             after = (slice(None),) * (nd - 1 - dim)
             if box[dim].start > 0:
-                target[(..., slice(0, box[dim].start), *after)] = 0
+                target[_trailing(slice(0, box[dim].start), after)] = 0
             if box[dim].stop < target.shape[dim - nd]:
-                target[(..., slice(box[dim].stop, None), *after)] = 0
+                target[_trailing(slice(box[dim].stop, None), after)] = 0
 
 
 def fold_into(columns: np.ndarray, window: Window, out: np.ndarray) -> None:
@@ -159,7 +169,7 @@ def fold_into(columns: np.ndarray, window: Window, out: np.ndarray) -> None:
         origin = (0,) * nd
     for offset, target_box, box in _offset_boxes(window, origin, target.shape[-nd:], rows):
         if target_box is not None:
-            target[(..., *target_box)] += columns[(..., *offset, *box)]
+            target[_trailing(target_box)] += columns[_trailing(offset, box)]
     if target is not out:
         for dim in range(window.ndim):
             target = _unpad_adjoint(target, window, dim)

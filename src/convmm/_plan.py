@@ -83,7 +83,9 @@ def plan_chunks(
     per_image = sizes(1, rows_total)[2]
     if per_image <= budget:
         step = max(1, min(batch, budget // max(per_image, 1)))
-        chunks = tuple(Chunk((b, min(b + step, batch)), (0, rows_total)) for b in range(0, batch, step))
+        chunks = tuple(
+            Chunk((b, min(b + step, batch)), (0, rows_total)) for b in range(0, batch, step)
+        )
         patch, result, total = sizes(min(step, batch), rows_total)
         return Plan(chunks, patch, result, total if batch else 0)
     if sizes(1, 1)[2] > budget:

@@ -77,15 +77,17 @@ def conv(
     for position in itertools.product(*(range(o) for o in window.output_shape)):
         region = tuple(
             slice(o * s, o * s + d * (k - 1) + 1, d)
-            for o, s, d, k in zip(position, window.stride, window.dilation, window.kernel_size)
+            for o, s, d, k in zip(
+                position, window.stride, window.dilation, window.kernel_size, strict=True
+            )
         )
         for group in range(geometry.groups):
-            patch = padded[(slice(None), slice(group * cin, (group + 1) * cin), *region)]
+            patch = padded[(slice(None), slice(group * cin, (group + 1) * cin)) + region]
             filters = w[group * cout : (group + 1) * cout]
             # out[n, f] = sum over channel and kernel offset of patch[n, c, k] * filters[f, c, k]
             summed = list(range(1, patch.ndim))
             value = np.tensordot(patch, filters, axes=(summed, summed))
-            out[(slice(None), slice(group * cout, (group + 1) * cout), *position)] = value
+            out[(slice(None), slice(group * cout, (group + 1) * cout)) + position] = value
     if b is not None:
         out += b.astype(np.float64).reshape(-1, *([1] * window.ndim))
     if channels_last:
