@@ -6,7 +6,7 @@ convolution is the product K·P, reshaped.  See :func:`conv`, :func:`unfold` and
 
 from . import reference
 from ._arrays import DEFAULT_MAX_WORKSPACE_BYTES
-from ._conv import conv, conv1d, conv2d, conv3d
+from ._conv import conv, conv1d, conv2d, conv3d, conv_backward
 from ._unfold import fold, unfold
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_backward",
     "fold",
     "reference",
     "unfold",

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ._arrays import as_float_array, compute_dtype, workspace_budget
-from ._geometry import ConvGeometry, conv_geometry
-from ._im2col import unfold_into
-from ._plan import plan_chunks
+from ._engine import backward_input, backward_weight, forward
+from ._geometry import conv_geometry
 
-__all__ = ["conv", "conv1d", "conv2d", "conv3d"]
+__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
 
 
 def conv(
@@ -119,121 +117,121 @@ def conv(
         func=func,
     )
     budget = workspace_budget(max_workspace_bytes, func=func)
-    return conv_forward(x, w, b, geometry, budget, func=func)
-
-
-def grouped_input(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """A view of a batched input with logical axes ``(N, groups, C_in/groups, *spatial)``."""
-    g, cg = geometry.groups, geometry.in_channels_per_group
-    if geometry.channels_last:
-        x = x.reshape(*x.shape[:-1], g, cg)
-        return np.moveaxis(x, (-2, -1), (1, 2))
-    return x.reshape(x.shape[0], g, cg, *x.shape[2:])
-
-
-def _patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any]) -> bool:
-    """Whether P is the input itself (1x1 kernel, stride 1, no padding) with no copy."""
-    window = geometry.window
-    trivial = (
-        window.kernel_numel == 1
-        and all(s == 1 for s in window.stride)
-        and not window.is_padded
-        and x.dtype == dtype
-    )
-    return trivial and x.flags.c_contiguous and (geometry.groups == 1 or not geometry.channels_last)
-
-
-def conv_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    geometry: ConvGeometry,
-    budget: int,
-    *,
-    func: str,
-) -> np.ndarray:
-    """The forward product for validated arrays and their geometry."""
-    window = geometry.window
-    nd = window.ndim
+    batched_x = x if geometry.batched else x[np.newaxis]
     dtype = compute_dtype(x, w, b)
-    if not geometry.batched:
-        x = x[np.newaxis]
-    spatial_out = window.output_shape
-    channels = geometry.out_channels
-    out_shape = (
-        (x.shape[0], *spatial_out, channels)
-        if geometry.channels_last
-        else (x.shape[0], channels, *spatial_out)
-    )
-    out = np.empty(out_shape, dtype=x.dtype)
-    g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
-    direct = _patches_are_input(x, geometry, dtype)
-    plan = plan_chunks(
-        geometry,
-        compute_itemsize=dtype.itemsize,
-        input_itemsize=x.dtype.itemsize,
-        patches_are_input=direct,
-        result_buffer=out.dtype != dtype,
-        budget=budget,
+    y = forward(batched_x, w, b, geometry, out_dtype=x.dtype, dtype=dtype, budget=budget, func=func)
+    return y if geometry.batched else y[0]
+
+
+def conv_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[Any, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    channels_last: bool = False,
+    bias: bool = True,
+    needs_input_grad: bool = True,
+    needs_weight_grad: bool = True,
+    max_workspace_bytes: int | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradients of :func:`conv` with respect to its input, weight and bias.
+
+    With P the patch matrix of ``input`` and K the flattened weight, the forward pass is
+    ``Y = K·P``; so ``dK = dY·Pᵀ`` (summed over images), ``dP = Kᵀ·dY`` folded back onto the
+    input (col2im, the adjoint of the unfold, through the padding mode's border), and
+    ``db = dY`` summed over images and positions.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to ``conv(input, weight, ...)``, of its shape.
+    input, weight : array_like
+        The forward pass's arrays (never modified).
+    stride, padding, dilation, groups, padding_mode, channels_last
+        The forward pass's options, as in :func:`conv`.
+    bias : bool
+        Whether to return the bias gradient (the forward pass had a bias).
+    needs_input_grad, needs_weight_grad : bool
+        Whether to compute those gradients; the ones not asked for are returned as None and cost
+        nothing.
+    max_workspace_bytes : int, optional
+        As in :func:`conv`: P (reused for Kᵀ·dY), the padded border's fold buffer and any
+        dtype-conversion buffer stay within the bound.
+
+    Returns
+    -------
+    grad_input, grad_weight, grad_bias : ndarray or None
+        Shaped and typed like ``input``, ``weight`` and ``(C_out,)`` (in ``weight``'s dtype).
+        The arithmetic runs in the widest of the three arrays' dtypes, at least float32; for
+        float16 the input gradient accumulates in a float32 array of the input's size.
+
+    Examples
+    --------
+    One step of gradient descent on the squared error of a 1-D convolution:
+
+    >>> import numpy as np, convmm
+    >>> rng = np.random.default_rng(0)
+    >>> x, target = rng.standard_normal((4, 2, 16)), rng.standard_normal((4, 3, 14))
+    >>> w, b = rng.standard_normal((3, 2, 3)), np.zeros(3)
+    >>> def loss(w, b):
+    ...     return 0.5 * np.sum((convmm.conv(x, w, b) - target) ** 2)
+    >>> grad_y = convmm.conv(x, w, b) - target
+    >>> _, grad_w, grad_b = convmm.conv_backward(grad_y, x, w, needs_input_grad=False)
+    >>> bool(loss(w - 0.01 * grad_w, b - 0.01 * grad_b) < loss(w, b))
+    True
+    """
+    func = "convmm.conv_backward"
+    x = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    dy = as_float_array(grad_output, func=func, name="grad_output")
+    for name, flag in (
+        ("bias", bias),
+        ("needs_input_grad", needs_input_grad),
+        ("needs_weight_grad", needs_weight_grad),
+    ):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{func}: {name} must be True or False; got {flag!r}")
+    geometry = conv_geometry(
+        x.shape,
+        w.shape,
+        None,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        channels_last=channels_last,
         func=func,
     )
-    patch_buffer = np.empty(0 if direct else plan.patch_elements, dtype=dtype)
-    result_buffer = np.empty(plan.result_elements, dtype=dtype)
-    source = grouped_input(x, geometry)
-    if geometry.channels_last:
-        # P^T K^T: the rows of P^T are output positions, so the product lands in NHWC order.
-        k_matrix = np.moveaxis(w.reshape(g, cog, cg, -1), 2, 3).reshape(g, cog, -1)
-        k_matrix = np.ascontiguousarray(k_matrix.transpose(0, 2, 1), dtype=dtype)
-        # physical P^T: (g, n, *output, *kernel, cg); logical: (n, g, cg, *kernel, *output)
-        to_logical = (1, 0, 2 + 2 * nd, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
-    else:
-        k_matrix = np.ascontiguousarray(w.reshape(g, cog, -1), dtype=dtype)
-    b_view = None
-    if b is not None:
-        b_view = b.reshape(g, 1, cog) if geometry.channels_last else b.reshape(g, cog, 1)
-    row_positions = math.prod(spatial_out[1:])
-    left: np.ndarray
-    right: np.ndarray
-
-    for chunk in plan.chunks:
-        (b0, b1), (r0, r1) = chunk.batch, chunk.rows
-        n, rows = b1 - b0, r1 - r0
-        per_image = rows * row_positions
-        size = n * per_image * geometry.in_channels * window.kernel_numel
-        if geometry.channels_last:
-            target = np.reshape(out[b0:b1, r0:r1], (n * per_image, g, cog), copy=False)
-            target = target.transpose(1, 0, 2)
-            if direct:
-                patches = np.reshape(x[b0:b1], (1, n * per_image, cg), copy=False)
-            else:
-                physical = patch_buffer[:size].reshape(
-                    g, n, rows, *spatial_out[1:], *window.kernel_size, cg
-                )
-                unfold_into(source[b0:b1], window, physical.transpose(to_logical), (r0, r1))
-                patches = physical.reshape(g, n * per_image, -1)
-            left, right = patches, k_matrix
-        else:
-            target = np.reshape(out[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=False)
-            if direct:
-                patches = np.reshape(x[b0:b1], (n, g, cg, per_image), copy=False)
-            else:
-                physical = patch_buffer[:size].reshape(
-                    n, g, cg, *window.kernel_size, rows, *spatial_out[1:]
-                )
-                unfold_into(source[b0:b1], window, physical, (r0, r1))
-                patches = physical.reshape(n, g, cg * window.kernel_numel, per_image)
-            left, right = k_matrix, patches
-        if out.dtype == dtype:
-            np.matmul(left, right, out=target)
-            if b_view is not None:
-                target += b_view
-        else:
-            result = result_buffer[: target.size].reshape(target.shape)
-            np.matmul(left, right, out=result)
-            if b_view is not None:
-                result += b_view
-            target[...] = result
-    return out if geometry.batched else out[0]
+    expected = geometry.output_array_shape()
+    if dy.shape != expected:
+        raise ValueError(
+            f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
+            f"got {dy.shape}"
+        )
+    budget = workspace_budget(max_workspace_bytes, func=func)
+    dtype = compute_dtype(dy, x, w)
+    if not geometry.batched:
+        x, dy = x[np.newaxis], dy[np.newaxis]
+    grad_input = grad_weight = grad_bias = None
+    if needs_input_grad:
+        grad_input = backward_input(dy, w, geometry, dtype=dtype, budget=budget, func=func)
+        grad_input = grad_input.astype(x.dtype, copy=False)
+        if not geometry.batched:
+            grad_input = grad_input[0]
+    if needs_weight_grad:
+        grad_weight = backward_weight(x, dy, geometry, dtype=dtype, budget=budget, func=func)
+        grad_weight = grad_weight.astype(w.dtype, copy=False)
+    if bias:
+        channel_axis = dy.ndim - 1 if geometry.channels_last else 1
+        axes = tuple(a for a in range(dy.ndim) if a != channel_axis)
+        grad_bias = dy.sum(axis=axes, dtype=dtype).astype(w.dtype, copy=False)
+    return grad_input, grad_weight, grad_bias
 
 
 def _conv_nd(

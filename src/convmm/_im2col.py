@@ -95,6 +95,12 @@ def source_indices(start: int, stop: int, size: int, before: int, mode: str) -> 
     return i
 
 
+def slab_span(window: Window, rows: tuple[int, int]) -> tuple[int, int]:
+    """The padded indices ``[first, last)`` along the first spatial dim that output rows read."""
+    s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
+    return rows[0] * s0, (rows[1] - 1) * s0 + d0 * (k0 - 1) + 1
+
+
 def gather_padded(
     x: np.ndarray, window: Window, rows: tuple[int, int]
 ) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -103,9 +109,7 @@ def gather_padded(
     ``x`` is ``(*lead, *spatial)``.  Returns the padded slab and its origin (the source index of
     output position 0 at kernel offset 0, per dim).
     """
-    s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
-    first = rows[0] * s0
-    last = (rows[1] - 1) * s0 + d0 * (k0 - 1) + 1
+    first, last = slab_span(window, rows)
     spans = [(first, last), *((0, p) for p in window.padded_shape[1:])]
     index = [
         source_indices(lo, hi, n, before, window.padding_mode)
@@ -149,58 +153,79 @@ def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int,
                 target[_trailing(slice(box[dim].stop, None), after)] = 0
 
 
-def fold_into(columns: np.ndarray, window: Window, out: np.ndarray) -> None:
-    """Add the columns back into ``out``: the adjoint of :func:`unfold_into` over all rows.
+def fold_into(
+    columns: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int] | None = None
+) -> None:
+    """Add the columns back into ``out``: the adjoint of :func:`unfold_into`.
 
     Parameters
     ----------
-    columns : ndarray, logical shape ``(*lead, *kernel_size, *output_shape)``
+    columns : ndarray, logical shape ``(*lead, *kernel_size, rows[1] - rows[0], *output[1:])``
+        Any strides.
     window : Window
-    out : ndarray, shape ``(*lead, *input_shape)``, zero-filled by the caller
-        Receives the sum of every patch entry at the input position it was read from.
+    out : ndarray, shape ``(*lead, *input_shape)``
+        Receives (``+=``) every patch entry at the input position it was read from; for the
+        non-zero modes, entries read from the padding go to the input cell the padding copied.
+    rows : (int, int), optional
+        The output rows (first spatial dim) that ``columns`` holds; all by default.
     """
-    rows = (0, window.output_shape[0])
+    rows = (0, window.output_shape[0]) if rows is None else rows
     nd = window.ndim
     if window.padding_mode == "zeros" or not window.is_padded:
         target = out
         origin = tuple(-before for before, _ in window.padding)
     else:
-        target = np.zeros(out.shape[:-nd] + window.padded_shape, dtype=out.dtype)
-        origin = (0,) * nd
+        first, last = slab_span(window, rows)
+        target = np.zeros(out.shape[:-nd] + (last - first,) + window.padded_shape[1:], out.dtype)
+        origin = (-first,) + (0,) * (nd - 1)
     for offset, target_box, box in _offset_boxes(window, origin, target.shape[-nd:], rows):
         if target_box is not None:
             target[_trailing(target_box)] += columns[_trailing(offset, box)]
     if target is not out:
-        for dim in range(window.ndim):
-            target = _unpad_adjoint(target, window, dim)
-        out += target
+        for dim in range(nd - 1, 0, -1):
+            shape = list(target.shape)
+            shape[dim - nd] = window.input_shape[dim]
+            folded = np.zeros(shape, target.dtype)
+            _unpad_adjoint(target, window, dim, 0, folded)
+            target = folded
+        _unpad_adjoint(target, window, 0, first, out)
 
 
-def _unpad_adjoint(g: np.ndarray, window: Window, dim: int) -> np.ndarray:
-    """Adjoint of padding along spatial ``dim``: fold the padded border back onto the input."""
+def _unpad_adjoint(g: np.ndarray, window: Window, dim: int, start: int, out: np.ndarray) -> None:
+    """Adjoint of padding along spatial ``dim``: add ``g`` into ``out``, border folded back.
+
+    ``g`` holds padded indices ``[start, start + len)`` along the dim; ``out`` has the unpadded
+    length there.  Every padded index adds into the input index its value was copied from.
+    """
     axis = g.ndim - window.ndim + dim
     n = window.input_shape[dim]
-    before, after = window.padding[dim]
+    before = window.padding[dim][0]
+    end = start + g.shape[axis]
     mode = window.padding_mode
 
-    def at(sl: slice) -> _Slices:
-        return (slice(None),) * axis + (sl,)
+    def at(lo: int, hi: int) -> _Slices:
+        return (slice(None),) * axis + (slice(lo, hi),)
 
-    result = np.array(g[at(slice(before, before + n))])
-    if before:
-        border = g[at(slice(0, before))]
-        if mode == "reflect":  # padded p < before reads input before - p
-            result[at(slice(1, before + 1))] += np.flip(border, axis)
-        elif mode == "replicate":
-            result[at(slice(0, 1))] += border.sum(axis=axis, keepdims=True)
-        else:  # circular: padded p reads input n - before + p
-            result[at(slice(n - before, n))] += border
-    if after:
-        border = g[at(slice(before + n, before + n + after))]
-        if mode == "reflect":  # padded before + n + j reads input n - 2 - j
-            result[at(slice(n - 1 - after, n - 1))] += np.flip(border, axis)
-        elif mode == "replicate":
-            result[at(slice(n - 1, n))] += border.sum(axis=axis, keepdims=True)
-        else:  # circular: padded before + n + j reads input j
-            result[at(slice(0, after))] += border
-    return result
+    def part(lo: int, hi: int) -> np.ndarray:
+        return g[at(lo - start, hi - start)]
+
+    lo, hi = max(start, before), min(end, before + n)  # the input itself
+    if lo < hi:
+        out[at(lo - before, hi - before)] += part(lo, hi)
+    lo, hi = start, min(end, before)  # the border before: padded p < before
+    if lo < hi:
+        if mode == "reflect":  # reads input before - p
+            out[at(before - hi + 1, before - lo + 1)] += np.flip(part(lo, hi), axis)
+        elif mode == "replicate":  # reads input 0
+            out[at(0, 1)] += part(lo, hi).sum(axis=axis, keepdims=True)
+        elif mode == "circular":  # reads input n - before + p
+            out[at(lo - before + n, hi - before + n)] += part(lo, hi)
+    lo, hi = max(start, before + n), end  # the border after: padded p >= before + n
+    if lo < hi:
+        if mode == "reflect":  # reads input 2(n - 1) - (p - before)
+            top = 2 * (n - 1) + before
+            out[at(top - hi + 1, top - lo + 1)] += np.flip(part(lo, hi), axis)
+        elif mode == "replicate":  # reads input n - 1
+            out[at(n - 1, n)] += part(lo, hi).sum(axis=axis, keepdims=True)
+        elif mode == "circular":  # reads input p - before - n
+            out[at(lo - before - n, hi - before - n)] += part(lo, hi)
