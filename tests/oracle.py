@@ -48,7 +48,12 @@ TORCH_PAD_MODES = {
     "replicate": "replicate",
     "circular": "circular",
 }
-NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NUMPY_PAD_MODES = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
 
 #: Relative tolerance per *output* dtype.  The output dtype is always the input's dtype, and the
 #: computation is at least as precise as that, so the output's precision is the limit.
@@ -135,7 +140,9 @@ def torch_conv(
     return out.numpy().astype(x.dtype)
 
 
-def conv_scale(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
+def conv_scale(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, **kwargs: Any
+) -> np.ndarray:
     """Per output value, the sum of |w|·|x| over its window plus |b|, in float64.
 
     Every way of summing the products (any order, any chunking, any precision) has an error
@@ -285,7 +292,7 @@ def windows(
     kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(ndim))
     dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(ndim))
     stride = tuple(draw(st.integers(1, max_stride)) for _ in range(ndim))
-    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
     form = draw(st.sampled_from(forms))
 
     def mode_floor(pad: int) -> int:
@@ -313,7 +320,7 @@ def windows(
             padding = tuple(entries)
         lows = [
             max(1, span - before - after, mode_floor(max(before, after)))
-            for span, (before, after) in zip(spans, pairs)
+            for span, (before, after) in zip(spans, pairs, strict=True)
         ]
     elif form == "valid":
         lows = list(spans)

@@ -7,6 +7,14 @@ convolution is the product K·P, reshaped.  See :func:`conv`, :func:`unfold` and
 from . import reference
 from ._arrays import DEFAULT_MAX_WORKSPACE_BYTES
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward
+from ._conv_transpose import (
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_transpose_backward,
+)
+from ._shapes import conv_output_shape, conv_transpose_output_padding, conv_transpose_output_shape
 from ._unfold import fold, unfold
 
 __all__ = [
@@ -16,6 +24,14 @@ __all__ = [
     "conv2d",
     "conv3d",
     "conv_backward",
+    "conv_output_shape",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
+    "conv_transpose_output_padding",
+    "conv_transpose_output_shape",
     "fold",
     "reference",
     "unfold",

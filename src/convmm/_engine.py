@@ -75,10 +75,12 @@ class _Layout:
         (b0, b1), (r0, r1) = chunk.batch, chunk.rows
         n, per_image = b1 - b0, (r1 - r0) * self.row_positions
         g, cog = geometry.groups, geometry.out_channels_per_group
+        view: np.ndarray
         if geometry.channels_last:
             view = np.reshape(y[b0:b1, r0:r1], (n * per_image, g, cog), copy=copy)
             return view.transpose(1, 0, 2)
-        return np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
+        view = np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
+        return view
 
     def kernel_matrix(self, w: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         """K as ``(g, C_out/g, patch)`` with the patch axis in P's row order, contiguous."""
@@ -231,7 +233,9 @@ def backward_input(
     shape = (batch, *spatial, cin) if geometry.channels_last else (batch, cin, *spatial)
     dx = np.zeros(shape, dtype=dtype)
     layout = _Layout(geometry)
-    plan = _plan(geometry, dtype, dtype.itemsize, False, _needs_grad_buffer(dy, dtype), budget, func)
+    plan = _plan(
+        geometry, dtype, dtype.itemsize, False, _needs_grad_buffer(dy, dtype), budget, func
+    )
     buffer = np.empty(plan.patch_elements, dtype=dtype)
     grad_buffer = np.empty(plan.result_elements, dtype=dtype)
     target = grouped(dx, geometry, cin)

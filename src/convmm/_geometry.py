@@ -22,6 +22,7 @@ __all__ = [
     "OutputSizeTerms",
     "Window",
     "conv_geometry",
+    "conv_transpose_geometry",
     "make_window",
 ]
 
@@ -156,12 +157,18 @@ class ConvGeometry:
         return self.in_channels_per_group * self.window.kernel_numel
 
     def output_array_shape(self) -> tuple[int, ...]:
-        """Shape of the output array in the caller's layout."""
-        spatial = self.window.output_shape
+        """Shape of the convolution's output array in the caller's layout."""
+        return self._array_shape(self.window.output_shape, self.out_channels)
+
+    def input_array_shape(self) -> tuple[int, ...]:
+        """Shape of the convolution's input array in the caller's layout."""
+        return self._array_shape(self.window.input_shape, self.in_channels)
+
+    def _array_shape(self, spatial: tuple[int, ...], channels: int) -> tuple[int, ...]:
         if self.channels_last:
-            shape = (self.batch, *spatial, self.out_channels)
+            shape = (self.batch, *spatial, channels)
         else:
-            shape = (self.batch, self.out_channels, *spatial)
+            shape = (self.batch, channels, *spatial)
         return shape if self.batched else shape[1:]
 
 
@@ -352,13 +359,7 @@ def conv_geometry(
     ``weight_shape`` is PyTorch's ``(out_channels, in_channels / groups, *kernel_size)``; the
     spatial rank is ``len(weight_shape) - 2``.
     """
-    if len(weight_shape) < 3:
-        raise ValueError(
-            f"{func}: weight must have shape (out_channels, in_channels/groups, *kernel_size) "
-            f"with at least one spatial dim; got shape {weight_shape}"
-        )
-    if 0 in weight_shape:
-        raise ValueError(f"{func}: weight must have no zero-sized dims; got shape {weight_shape}")
+    _check_weight(weight_shape, "(out_channels, in_channels/groups, *kernel_size)", func)
     if not isinstance(channels_last, bool):
         raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
     if not _is_int(groups):
@@ -415,3 +416,159 @@ def conv_geometry(
         ndim=ndim,
     )
     return ConvGeometry(window, batch, in_channels, out_channels, count, batched, channels_last)
+
+
+def transposed_output_length(
+    n: int, before: int, after: int, kernel: int, stride: int, dilation: int, output_padding: int
+) -> int:
+    """Transposed-convolution output along one dim.
+
+    ``(n - 1)*stride - before - after + dilation*(kernel - 1) + output_padding + 1``
+    """
+    return (n - 1) * stride - before - after + dilation * (kernel - 1) + output_padding + 1
+
+
+def _check_weight(weight_shape: tuple[int, ...], layout: str, func: str) -> None:
+    if len(weight_shape) < 3:
+        raise ValueError(
+            f"{func}: weight must have shape {layout} with at least one spatial dim; "
+            f"got shape {weight_shape}"
+        )
+    if 0 in weight_shape:
+        raise ValueError(f"{func}: weight must have no zero-sized dims; got shape {weight_shape}")
+
+
+def conv_transpose_geometry(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    bias_shape: tuple[int, ...] | None,
+    *,
+    stride: object,
+    padding: object,
+    output_padding: object,
+    dilation: object,
+    groups: object,
+    channels_last: object,
+    func: str,
+) -> ConvGeometry:
+    """The geometry of a transposed convolution, in the terms of the convolution it transposes.
+
+    ``weight_shape`` is PyTorch's ``(in_channels, out_channels / groups, *kernel_size)``.  The
+    transposed convolution maps ``input`` (the convolution's output side) to its output (the
+    convolution's input side), so in the returned geometry ``window.input_shape`` is the
+    transposed output's spatial shape, ``window.output_shape`` the transposed input's,
+    ``in_channels`` the transposed output channels and ``out_channels`` the transposed input
+    channels.
+    """
+    _check_weight(weight_shape, "(in_channels, out_channels/groups, *kernel_size)", func)
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
+    if not _is_int(groups):
+        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
+    count = int(groups)  # type: ignore[call-overload]
+    if count < 1:
+        raise ValueError(f"{func}: groups must be a positive int; got {count}")
+    ndim = len(weight_shape) - 2
+    in_channels, out_per_group = weight_shape[0], weight_shape[1]
+    layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
+    if len(input_shape) not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
+            f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
+            f"(weight shape {weight_shape}); got input shape {input_shape}"
+        )
+    batched = len(input_shape) == ndim + 2
+    full = input_shape if batched else (1, *input_shape)
+    if channels_last:
+        batch, spatial, channels = full[0], full[1:-1], full[-1]
+    else:
+        batch, channels, spatial = full[0], full[1], full[2:]
+    if in_channels % count:
+        raise ValueError(
+            f"{func}: groups must divide in_channels (weight.shape[0]); got groups={count} and "
+            f"in_channels={in_channels} (weight shape {weight_shape})"
+        )
+    if channels != in_channels:
+        axis = "last" if channels_last else ("1" if batched else "0")
+        raise ValueError(
+            f"{func}: input has {channels} channels (axis {axis} of shape {input_shape}) but "
+            f"weight {weight_shape} expects weight.shape[0] = {in_channels}"
+        )
+    out_channels = out_per_group * count
+    if bias_shape is not None and bias_shape != (out_channels,):
+        raise ValueError(
+            f"{func}: bias must have shape ({out_channels},) (one value per output channel); "
+            f"got shape {bias_shape}"
+        )
+    kernel = tuple(weight_shape[2:])
+    strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
+    dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(
+            f"{func}: padding must be an int >= 0 or per-dim values (padding strings are for "
+            f"conv; use output_size= to reach a given size); got {padding!r}"
+        )
+    pads = _padding_pairs(padding, ndim, func=func)
+    extra = int_tuple(output_padding, ndim, func=func, name="output_padding", minimum=0)
+    for dim, n in enumerate(spatial):
+        if n < 1:
+            raise ValueError(
+                f"{func}: input spatial sizes must be >= 1; spatial dim {dim} has size {n} "
+                f"(spatial shape {tuple(spatial)})"
+            )
+    sizes = []
+    for dim, (n, (before, after), k, s, d, op) in enumerate(
+        zip(spatial, pads, kernel, strides, dilations, extra, strict=True)
+    ):
+        if op >= max(s, d):
+            raise ValueError(
+                f"{func}: output_padding must be smaller than stride or dilation; spatial dim "
+                f"{dim} has output_padding {op}, stride {s}, dilation {d}"
+            )
+        size = transposed_output_length(n, before, after, k, s, d, op)
+        if size < 1:
+            raise ValueError(
+                f"{func}: padding crops more than the output has in spatial dim {dim}: "
+                f"({n} - 1)*{s} - {before} - {after} + {d}*({k} - 1) + {op} + 1 = {size}"
+            )
+        sizes.append(size)
+    window = Window(tuple(sizes), kernel, strides, pads, dilations, "zeros", tuple(spatial))
+    return ConvGeometry(window, batch, out_channels, in_channels, count, batched, channels_last)
+
+
+def output_padding_for(
+    input_size: Sequence[int],
+    output_size: object,
+    kernel_size: object,
+    *,
+    stride: object,
+    padding: object,
+    dilation: object,
+    func: str,
+) -> tuple[int, ...]:
+    """The ``output_padding`` that makes a transposed convolution reach ``output_size``.
+
+    Raises a ``ValueError`` naming the reachable sizes when ``output_size`` cannot be reached.
+    """
+    ndim = len(input_size)
+    target = int_tuple(output_size, ndim, func=func, name="output_size", minimum=1)
+    kernel = int_tuple(kernel_size, ndim, func=func, name="kernel_size", minimum=1)
+    strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
+    dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{func}: padding must be an int >= 0 or per-dim values; got {padding!r}")
+    pads = _padding_pairs(padding, ndim, func=func)
+    extra = []
+    for dim, (n, want, k, s, d, (before, after)) in enumerate(
+        zip(input_size, target, kernel, strides, dilations, pads, strict=True)
+    ):
+        smallest = transposed_output_length(n, before, after, k, s, d, 0)
+        largest = smallest + max(s, d) - 1
+        if not smallest <= want <= largest:
+            raise ValueError(
+                f"{func}: output_size {want} cannot be reached in spatial dim {dim}: with "
+                f"input {n}, stride {s}, padding ({before}, {after}), dilation {d} and kernel "
+                f"{k} the output is between {smallest} and {largest}"
+            )
+        extra.append(want - smallest)
+    return tuple(extra)

@@ -1,0 +1,391 @@
+"""Transposed convolution: the fold of Kᵀ·X, and its gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._arrays import as_float_array, compute_dtype, workspace_budget
+from ._engine import backward_input, backward_weight, forward
+from ._geometry import ConvGeometry, conv_transpose_geometry, output_padding_for
+
+__all__ = [
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_backward",
+]
+
+_Ints = int | tuple[int, ...]
+
+
+def _geometry(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias_shape: tuple[int, ...] | None,
+    *,
+    stride: object,
+    padding: object,
+    output_padding: object,
+    output_size: object,
+    dilation: object,
+    groups: object,
+    channels_last: object,
+    func: str,
+) -> ConvGeometry:
+    if output_size is not None:
+        given = output_padding if isinstance(output_padding, tuple | list) else (output_padding,)
+        if any(value != 0 for value in given):
+            raise ValueError(
+                f"{func}: give output_size or output_padding, not both; got output_padding="
+                f"{output_padding!r} and output_size={output_size!r}"
+            )
+        first = conv_transpose_geometry(
+            x.shape,
+            w.shape,
+            bias_shape,
+            stride=stride,
+            padding=padding,
+            output_padding=0,
+            dilation=dilation,
+            groups=groups,
+            channels_last=channels_last,
+            func=func,
+        )
+        window = first.window
+        output_padding = output_padding_for(
+            window.output_shape,
+            output_size,
+            window.kernel_size,
+            stride=window.stride,
+            padding=window.padding,
+            dilation=window.dilation,
+            func=func,
+        )
+    return conv_transpose_geometry(
+        x.shape,
+        w.shape,
+        bias_shape,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+        channels_last=channels_last,
+        func=func,
+    )
+
+
+def conv_transpose(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: _Ints = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: _Ints = 0,
+    dilation: _Ints = 1,
+    groups: int = 1,
+    channels_last: bool = False,
+    output_size: _Ints | None = None,
+    max_workspace_bytes: int | None = None,
+) -> np.ndarray:
+    """N-D transposed convolution: the fold (col2im) of Kᵀ·X.
+
+    Each input position's channel vector is multiplied by Kᵀ into one column of patch values,
+    and the columns are added into the output where a convolution with the same arguments would
+    have read its patches.  This is the gradient of :func:`conv` with respect to its input, and
+    ``torch.nn.functional.conv_transpose{1,2,3}d`` for any number of spatial dims.
+
+    Parameters
+    ----------
+    input : array_like, shape ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``
+        ``(N, *spatial, C_in)`` or ``(*spatial, C_in)`` when ``channels_last``.
+    weight : array_like, shape ``(C_in, C_out / groups, *kernel_size)``
+        PyTorch's transposed layout.
+    bias : array_like, shape ``(C_out,)``, optional
+    stride, dilation : int or tuple of int
+    padding : int or tuple
+        An int, one int per dim, or one ``(before, after)`` pair per dim: how much is cropped
+        from each side of the full output (what the matching convolution padded).
+    output_padding : int or tuple of int
+        Extra size added at the end of each dim (where a strided convolution's input had
+        cells that no window reached); each must be smaller than the stride or the dilation.
+    groups : int
+    channels_last : bool
+    output_size : int or tuple of int, optional
+        Spatial output size to reach instead of giving ``output_padding`` (PyTorch's
+        ``output_size=``, ONNX's ``output_shape``).
+    max_workspace_bytes : int, optional
+        As in :func:`conv`: the Kᵀ·X columns are formed in chunks within the bound.
+
+    Returns
+    -------
+    ndarray
+        ``(N, C_out, *output)`` with ``output = (n - 1)*stride - before - after +
+        dilation*(kernel - 1) + output_padding + 1`` per dim (channels last, or unbatched, as
+        the input).  The dtype of ``input``.
+
+    Examples
+    --------
+    Upsampling a 2x2 image by 2 with a 2x2 kernel of ones repeats each pixel:
+
+    >>> import numpy as np, convmm
+    >>> convmm.conv_transpose(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.ones((1, 1, 2, 2)),
+    ...                       stride=2)[0, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.],
+           [3., 3., 4., 4.],
+           [3., 3., 4., 4.]])
+    """
+    func = "convmm.conv_transpose"
+    x = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    geometry = _geometry(
+        x,
+        w,
+        None if b is None else b.shape,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        output_size=output_size,
+        dilation=dilation,
+        groups=groups,
+        channels_last=channels_last,
+        func=func,
+    )
+    budget = workspace_budget(max_workspace_bytes, func=func)
+    dtype = compute_dtype(x, w, b)
+    batched = x if geometry.batched else x[np.newaxis]
+    y = backward_input(batched, w, geometry, dtype=dtype, budget=budget, func=func)
+    if b is not None:
+        y += b.reshape(-1) if channels_last else b.reshape(-1, *([1] * geometry.window.ndim))
+    y = y.astype(x.dtype, copy=False)
+    return y if geometry.batched else y[0]
+
+
+def conv_transpose_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    *,
+    stride: _Ints = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: _Ints = 0,
+    dilation: _Ints = 1,
+    groups: int = 1,
+    channels_last: bool = False,
+    output_size: _Ints | None = None,
+    bias: bool = True,
+    needs_input_grad: bool = True,
+    needs_weight_grad: bool = True,
+    max_workspace_bytes: int | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradients of :func:`conv_transpose` with respect to its input, weight and bias.
+
+    The transposed convolution's input gradient is the convolution of ``grad_output`` with the
+    same weight (unfold, then K·P); its weight gradient is the convolution's weight gradient
+    with the roles of input and ``grad_output`` exchanged.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient with respect to ``conv_transpose(input, weight, ...)``, of its shape.
+    input, weight : array_like
+        The forward pass's arrays.
+    stride, padding, output_padding, dilation, groups, channels_last, output_size
+        The forward pass's options, as in :func:`conv_transpose`.
+    bias, needs_input_grad, needs_weight_grad, max_workspace_bytes
+        As in :func:`conv_backward`.
+
+    Returns
+    -------
+    grad_input, grad_weight, grad_bias : ndarray or None
+        Shaped and typed like ``input``, ``weight`` and ``(C_out,)`` (in ``weight``'s dtype).
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> x, w = np.ones((1, 2, 3, 3)), np.ones((2, 4, 2, 2))
+    >>> y = convmm.conv_transpose(x, w, stride=2)
+    >>> grads = convmm.conv_transpose_backward(np.ones_like(y), x, w, stride=2)
+    >>> [g.shape for g in grads]
+    [(1, 2, 3, 3), (2, 4, 2, 2), (4,)]
+    """
+    func = "convmm.conv_transpose_backward"
+    x = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    dy = as_float_array(grad_output, func=func, name="grad_output")
+    for name, flag in (
+        ("bias", bias),
+        ("needs_input_grad", needs_input_grad),
+        ("needs_weight_grad", needs_weight_grad),
+    ):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{func}: {name} must be True or False; got {flag!r}")
+    geometry = _geometry(
+        x,
+        w,
+        None,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        output_size=output_size,
+        dilation=dilation,
+        groups=groups,
+        channels_last=channels_last,
+        func=func,
+    )
+    expected = geometry.input_array_shape()
+    if dy.shape != expected:
+        raise ValueError(
+            f"{func}: grad_output must have the shape of the transposed convolution's output, "
+            f"{expected}; got {dy.shape}"
+        )
+    budget = workspace_budget(max_workspace_bytes, func=func)
+    dtype = compute_dtype(dy, x, w)
+    if not geometry.batched:
+        x, dy = x[np.newaxis], dy[np.newaxis]
+    grad_input = grad_weight = grad_bias = None
+    if needs_input_grad:
+        grad_input = forward(
+            dy, w, None, geometry, out_dtype=x.dtype, dtype=dtype, budget=budget, func=func
+        )
+        if not geometry.batched:
+            grad_input = grad_input[0]
+    if needs_weight_grad:
+        grad_weight = backward_weight(dy, x, geometry, dtype=dtype, budget=budget, func=func)
+        grad_weight = grad_weight.astype(w.dtype, copy=False)
+    if bias:
+        channel_axis = dy.ndim - 1 if geometry.channels_last else 1
+        axes = tuple(a for a in range(dy.ndim) if a != channel_axis)
+        grad_bias = dy.sum(axis=axes, dtype=dtype).astype(w.dtype, copy=False)
+    return grad_input, grad_weight, grad_bias
+
+
+def _conv_transpose_nd(
+    name: str, ndim: int, input: Any, weight: Any, bias: Any, *options: Any
+) -> np.ndarray:
+    func = f"convmm.{name}"
+    w = as_float_array(weight, func=func, name="weight")
+    if w.ndim != ndim + 2:
+        raise ValueError(
+            f"{func}: weight must have {ndim + 2} dims (in_channels, out_channels/groups, "
+            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
+        )
+    stride, padding, output_padding, groups, dilation = options
+    return conv_transpose(
+        input,
+        w,
+        bias,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )
+
+
+def conv_transpose1d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: _Ints = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: _Ints = 0,
+    groups: int = 1,
+    dilation: _Ints = 1,
+) -> np.ndarray:
+    """1-D transposed convolution with ``torch.nn.functional.conv_transpose1d``'s signature.
+
+    Note PyTorch's order: ``groups`` comes before ``dilation``.  See :func:`conv_transpose`.
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> convmm.conv_transpose1d(np.ones((1, 1, 3)), np.ones((1, 1, 2)), None, 2)
+    array([[[1., 1., 1., 1., 1., 1.]]])
+    """
+    return _conv_transpose_nd(
+        "conv_transpose1d",
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
+
+
+def conv_transpose2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: _Ints = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: _Ints = 0,
+    groups: int = 1,
+    dilation: _Ints = 1,
+) -> np.ndarray:
+    """2-D transposed convolution with ``torch.nn.functional.conv_transpose2d``'s signature.
+
+    Note PyTorch's order: ``groups`` comes before ``dilation``.  See :func:`conv_transpose`.
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> convmm.conv_transpose2d(np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3)), None, 2, 1, 1).shape
+    (1, 2, 10, 10)
+    """
+    return _conv_transpose_nd(
+        "conv_transpose2d",
+        2,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
+
+
+def conv_transpose3d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: _Ints = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: _Ints = 0,
+    groups: int = 1,
+    dilation: _Ints = 1,
+) -> np.ndarray:
+    """3-D transposed convolution with ``torch.nn.functional.conv_transpose3d``'s signature.
+
+    Note PyTorch's order: ``groups`` comes before ``dilation``.  See :func:`conv_transpose`.
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> convmm.conv_transpose3d(np.ones((1, 2, 3, 3, 3)), np.ones((2, 1, 2, 2, 2))).shape
+    (1, 1, 4, 4, 4)
+    """
+    return _conv_transpose_nd(
+        "conv_transpose3d",
+        3,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
