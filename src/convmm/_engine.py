@@ -78,7 +78,8 @@ class _Layout:
         view: np.ndarray
         if geometry.channels_last:
             view = np.reshape(y[b0:b1, r0:r1], (n * per_image, g, cog), copy=copy)
-            return view.transpose(1, 0, 2)
+            view = view.transpose(1, 0, 2)
+            return view
         view = np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
         return view
 
