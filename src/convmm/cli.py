@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from . import reference
-from ._conv import conv
+from ._conv import conv, conv_backward
 from ._geometry import OutputSizeTerms, conv_geometry
-from ._unfold import unfold
+from ._unfold import fold, unfold
 from .examples import SEED_EXAMPLES, Example
 
 __all__ = ["main"]
@@ -128,9 +128,90 @@ def run_example(example: Example, out: Any) -> bool:
     return all(checks.values())
 
 
+def _torch_gradients(
+    example: Example, grad_output: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    try:
+        import torch
+        import torch.nn.functional as functional
+    except ImportError:
+        return None
+    x = torch.tensor(example.input, requires_grad=True)
+    w = torch.tensor(example.weight, requires_grad=True)
+    b = torch.zeros(example.weight.shape[0], dtype=x.dtype, requires_grad=True)
+    op = getattr(functional, f"conv{example.weight.ndim - 2}d")
+    op(x, w, b, **example.options).backward(torch.from_numpy(grad_output))
+    return tuple(np.asarray(t.grad.numpy()) for t in (x, w, b))  # type: ignore[return-value, union-attr]
+
+
+def run_backward_example(example: Example, out: Any) -> bool:
+    """Print the backward pass of one example: dK = dY·Pᵀ and dX = fold(Kᵀ·dY)."""
+    x, w = example.input, example.weight
+    kernel_size = w.shape[2:]
+    patches = unfold(x, kernel_size, **example.options)[0]
+    k = w.reshape(w.shape[0], -1)
+    spatial = conv(x, w, **example.options).shape[2:]
+    dy = np.arange(1.0, 1.0 + w.shape[0] * patches.shape[1]).reshape(w.shape[0], -1)
+    dk = dy @ patches.T
+    dp = k.T @ dy
+    dx = fold(dp[np.newaxis], x.shape[2:], kernel_size, **example.options)[0]
+    db = dy.sum(axis=1)
+
+    print(f"== {example.name}, backward: the gradients are matrix products too ==", file=out)
+    print(f"dY, the gradient of the loss with respect to KP ({_shape(dy.shape)}):", file=out)
+    print(format_matrix(dy), file=out)
+    print(f"dK = dY @ P^T: {_shape(dk.shape)} (reshaped, the weight's gradient)", file=out)
+    print(format_matrix(dk), file=out)
+    print(
+        f"dP = K^T @ dY: {_shape(dp.shape)} (one column of patch gradients per position)", file=out
+    )
+    print(format_matrix(dp), file=out)
+    print(
+        f"dX = fold(dP): each column added back where its patch came from ({_shape(dx.shape)}):",
+        file=out,
+    )
+    for c in range(dx.shape[0]):
+        print(f" channel {c}:", file=out)
+        print(format_matrix(np.atleast_2d(dx[c])), file=out)
+    print("db = dY summed over positions:", file=out)
+    print(format_matrix(db[np.newaxis]), file=out)
+
+    grad_y = dy.reshape(1, w.shape[0], *spatial)
+    grads = conv_backward(grad_y, x, w, **example.options)
+    mine = (dx, dk.reshape(w.shape), db)
+    ok = (
+        grads[0] is not None
+        and np.array_equal(grads[0][0], dx)
+        and grads[1] is not None
+        and np.array_equal(grads[1], mine[1])
+        and grads[2] is not None
+        and np.array_equal(grads[2], db)
+    )
+    print(
+        f"Check: convmm.conv_backward gives the same gradients: {'yes' if ok else 'NO'}", file=out
+    )
+    reference_grads = _torch_gradients(example, grad_y)
+    if reference_grads is None:
+        print("Check: PyTorch is not installed; skipped", file=out)
+    else:
+        t_ok = (
+            np.array_equal(reference_grads[0][0], dx)
+            and np.array_equal(reference_grads[1], mine[1])
+            and np.array_equal(reference_grads[2], db)
+        )
+        print(
+            f"Check: torch.autograd gives the same gradients: {'yes' if t_ok else 'NO'}", file=out
+        )
+        ok = ok and t_ok
+    print(file=out)
+    return bool(ok)
+
+
 def _demo(args: argparse.Namespace) -> int:
     chosen = [e for e in SEED_EXAMPLES if args.example in (None, e.name)]
     ok = all([run_example(example, sys.stdout) for example in chosen])  # noqa: C419 (print every one)
+    backward = [e for e in chosen if e.name == "bigger"]
+    ok = all([run_backward_example(e, sys.stdout) for e in backward]) and ok  # noqa: C419
     print("All checks agree." if ok else "SOME CHECKS DISAGREE.")
     return 0 if ok else 1
 
@@ -146,7 +227,8 @@ def _parser() -> argparse.ArgumentParser:
         help="walk through the seed article's three examples and check them",
         description="Print X, P, K, KP, the output and the output-size formula for each of "
         "the seed article's examples, and check them against the direct reference (and "
-        "PyTorch when installed).",
+        "PyTorch when installed); then the backward pass of the 3-channel example: "
+        "dK = dY·Pᵀ and the fold of Kᵀ·dY, checked against torch.autograd.",
         epilog="examples:\n  convmm demo\n  convmm demo --example 1d",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
