@@ -5,9 +5,9 @@
   an integer convolution would silently overflow or be rounded, which is worse than an error.
 - The computation runs in the widest dtype among the arrays, at least float32: float16 is
   computed in float32 and rounded once at the end.
-- The result has the dtype of ``input`` (of ``grad_output`` for gradients with respect to the
-  input), whatever the other arrays' dtypes: a float32 input with a float64 weight is computed in
-  float64 and returned as float32.
+- The result has the dtype of ``input``, whatever the other arrays' dtypes: a float32 input with
+  a float64 weight is computed in float64 and returned as float32.  A gradient has the dtype of
+  the array it is the gradient of (the bias gradient: the weight's).
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_WORKSPACE_BYTES", "as_float_array", "compute_dtype", "workspace_budget"]
+__all__ = [
+    "DEFAULT_MAX_WORKSPACE_BYTES",
+    "as_float_array",
+    "check_flags",
+    "compute_dtype",
+    "workspace_budget",
+]
 
 #: The workspace bound used when ``max_workspace_bytes`` is None: 256 MiB.
 DEFAULT_MAX_WORKSPACE_BYTES = 256 * 1024 * 1024
@@ -64,3 +70,10 @@ def workspace_budget(max_workspace_bytes: object, *, func: str) -> int:
             f"got {max_workspace_bytes}"
         )
     return int(max_workspace_bytes)
+
+
+def check_flags(func: str, **flags: object) -> None:
+    """``TypeError`` unless every flag is a bool."""
+    for name, flag in flags.items():
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{func}: {name} must be True or False; got {flag!r}")

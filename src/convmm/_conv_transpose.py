@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_float_array, compute_dtype, workspace_budget
-from ._engine import backward_input, backward_weight, forward
+from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
+from ._engine import backward_input, backward_weight, bias_gradient, forward
 from ._geometry import ConvGeometry, conv_transpose_geometry, output_padding_for
 
 __all__ = [
@@ -219,13 +219,9 @@ def conv_transpose_backward(
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     dy = as_float_array(grad_output, func=func, name="grad_output")
-    for name, flag in (
-        ("bias", bias),
-        ("needs_input_grad", needs_input_grad),
-        ("needs_weight_grad", needs_weight_grad),
-    ):
-        if not isinstance(flag, bool | np.bool_):
-            raise TypeError(f"{func}: {name} must be True or False; got {flag!r}")
+    check_flags(
+        func, bias=bias, needs_input_grad=needs_input_grad, needs_weight_grad=needs_weight_grad
+    )
     geometry = _geometry(
         x,
         w,
@@ -260,9 +256,7 @@ def conv_transpose_backward(
         grad_weight = backward_weight(dy, x, geometry, dtype=dtype, budget=budget, func=func)
         grad_weight = grad_weight.astype(w.dtype, copy=False)
     if bias:
-        channel_axis = dy.ndim - 1 if geometry.channels_last else 1
-        axes = tuple(a for a in range(dy.ndim) if a != channel_axis)
-        grad_bias = dy.sum(axis=axes, dtype=dtype).astype(w.dtype, copy=False)
+        grad_bias = bias_gradient(dy, geometry, dtype, w.dtype)
     return grad_input, grad_weight, grad_bias
 
 

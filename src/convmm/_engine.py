@@ -27,7 +27,7 @@ from ._geometry import ConvGeometry
 from ._im2col import fold_into, unfold_into
 from ._plan import Chunk, Plan, plan_chunks
 
-__all__ = ["backward_input", "backward_weight", "forward", "grouped"]
+__all__ = ["backward_input", "backward_weight", "bias_gradient", "forward", "grouped"]
 
 
 def grouped(a: np.ndarray, geometry: ConvGeometry, channels: int) -> np.ndarray:
@@ -149,6 +149,28 @@ def _direct_patches(x: np.ndarray, geometry: ConvGeometry, chunk: Chunk) -> np.n
     )
 
 
+class _Patches:
+    """Makes P for each chunk: unfolded into one reused buffer, or a view of the input."""
+
+    def __init__(
+        self, x: np.ndarray, layout: _Layout, dtype: np.dtype[Any], direct: bool, plan: Plan
+    ) -> None:
+        self.x, self.layout, self.direct = x, layout, direct
+        geometry = layout.geometry
+        self.source = grouped(x, geometry, geometry.in_channels)
+        self.buffer = np.empty(0 if direct else plan.patch_elements, dtype=dtype)
+
+    def __call__(self, chunk: Chunk) -> np.ndarray:
+        geometry = self.layout.geometry
+        if self.direct:
+            return _direct_patches(self.x, geometry, chunk)
+        patches, logical = self.layout.patch_views(self.buffer, chunk)
+        unfold_into(
+            self.source[chunk.batch[0] : chunk.batch[1]], geometry.window, logical, chunk.rows
+        )
+        return patches
+
+
 def forward(
     x: np.ndarray,
     w: np.ndarray,
@@ -171,9 +193,8 @@ def forward(
     plan = _plan(
         geometry, dtype, x.dtype.itemsize, direct, y.dtype != dtype, budget=budget, func=func
     )
-    buffer = np.empty(0 if direct else plan.patch_elements, dtype=dtype)
+    make_patches = _Patches(x, layout, dtype, direct, plan)
     result_buffer = np.empty(plan.result_elements, dtype=dtype)
-    source = grouped(x, geometry, geometry.in_channels)
     k = layout.kernel_matrix(w, dtype)
     g, cog = geometry.groups, geometry.out_channels_per_group
     if geometry.channels_last:
@@ -182,11 +203,7 @@ def forward(
     if b is not None:
         b_view = b.reshape(g, 1, cog) if geometry.channels_last else b.reshape(g, cog, 1)
     for chunk in plan.chunks:
-        if direct:
-            patches = _direct_patches(x, geometry, chunk)
-        else:
-            patches, logical = layout.patch_views(buffer, chunk)
-            unfold_into(source[chunk.batch[0] : chunk.batch[1]], window, logical, chunk.rows)
+        patches = make_patches(chunk)
         left, right = (patches, k) if geometry.channels_last else (k, patches)
         target = layout.output_view(y, chunk)
         result = target if y.dtype == dtype else result_buffer[: target.size].reshape(target.shape)
@@ -262,23 +279,17 @@ def backward_weight(
     func: str,
 ) -> np.ndarray:
     """``dK = Σ dy · Pᵀ`` over images, as ``(C_out, C_in/g, *kernel)`` in the compute dtype."""
-    window = geometry.window
     layout = _Layout(geometry)
     direct = _patches_are_input(x, geometry, dtype)
     grad_copy = _needs_grad_buffer(dy, dtype)
     plan = _plan(geometry, dtype, x.dtype.itemsize, direct, grad_copy, budget, func)
-    buffer = np.empty(0 if direct else plan.patch_elements, dtype=dtype)
+    make_patches = _Patches(x, layout, dtype, direct, plan)
     grad_buffer = np.empty(plan.result_elements, dtype=dtype)
-    source = grouped(x, geometry, geometry.in_channels)
     g, cog = geometry.groups, geometry.out_channels_per_group
     acc = np.zeros((g, cog, geometry.patch_size), dtype=dtype)
     step = np.empty_like(acc)
     for chunk in plan.chunks:
-        if direct:
-            patches = _direct_patches(x, geometry, chunk)
-        else:
-            patches, logical = layout.patch_views(buffer, chunk)
-            unfold_into(source[chunk.batch[0] : chunk.batch[1]], window, logical, chunk.rows)
+        patches = make_patches(chunk)
         grad = _grad_chunk(dy, layout, chunk, dtype, grad_buffer)
         if geometry.channels_last:
             np.matmul(grad.transpose(0, 2, 1), patches, out=step)
@@ -288,3 +299,13 @@ def backward_weight(
                 np.matmul(grad[image], patches[image].transpose(0, 2, 1), out=step)
                 acc += step
     return layout.weight_from_matrix(acc)
+
+
+def bias_gradient(
+    dy: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any], out_dtype: np.dtype[Any]
+) -> np.ndarray:
+    """``db = Σ dy`` over images and positions, for a batched ``dy`` in the geometry's layout."""
+    channel_axis = dy.ndim - 1 if geometry.channels_last else 1
+    axes = tuple(a for a in range(dy.ndim) if a != channel_axis)
+    total: np.ndarray = dy.sum(axis=axes, dtype=dtype)
+    return total.astype(out_dtype, copy=False)

@@ -341,6 +341,36 @@ def _check_mode_limits(
             )
 
 
+def _groups(groups: object, func: str) -> int:
+    if not _is_int(groups):
+        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
+    count: int = int(groups)  # type: ignore[call-overload]
+    if count < 1:
+        raise ValueError(f"{func}: groups must be a positive int; got {count}")
+    return count
+
+
+def _split_input(
+    input_shape: tuple[int, ...], weight_shape: tuple[int, ...], channels_last: object, func: str
+) -> tuple[bool, int, int, tuple[int, ...]]:
+    """(batched, batch size, channels, spatial shape) of an input for this weight's rank."""
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
+    ndim = len(weight_shape) - 2
+    layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
+    if len(input_shape) not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
+            f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
+            f"(weight shape {weight_shape}); got input shape {input_shape}"
+        )
+    batched = len(input_shape) == ndim + 2
+    full = input_shape if batched else (1, *input_shape)
+    if channels_last:
+        return batched, full[0], full[-1], tuple(full[1:-1])
+    return batched, full[0], full[1], tuple(full[2:])
+
+
 def conv_geometry(
     input_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
@@ -360,29 +390,13 @@ def conv_geometry(
     spatial rank is ``len(weight_shape) - 2``.
     """
     _check_weight(weight_shape, "(out_channels, in_channels/groups, *kernel_size)", func)
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
-    if not _is_int(groups):
-        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
-    count = int(groups)  # type: ignore[call-overload]
-    if count < 1:
-        raise ValueError(f"{func}: groups must be a positive int; got {count}")
+    count = _groups(groups, func)
+    batched, batch, in_channels, spatial = _split_input(
+        input_shape, weight_shape, channels_last, func
+    )
     ndim = len(weight_shape) - 2
     out_channels, in_per_group = weight_shape[0], weight_shape[1]
     kernel = weight_shape[2:]
-    layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
-    if len(input_shape) not in (ndim + 1, ndim + 2):
-        raise ValueError(
-            f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
-            f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
-            f"(weight shape {weight_shape}); got input shape {input_shape}"
-        )
-    batched = len(input_shape) == ndim + 2
-    full = input_shape if batched else (1, *input_shape)
-    if channels_last:
-        batch, spatial, in_channels = full[0], full[1:-1], full[-1]
-    else:
-        batch, in_channels, spatial = full[0], full[1], full[2:]
     if out_channels % count:
         raise ValueError(
             f"{func}: groups must divide out_channels; got groups={count} and "
@@ -415,7 +429,9 @@ def conv_geometry(
         func=func,
         ndim=ndim,
     )
-    return ConvGeometry(window, batch, in_channels, out_channels, count, batched, channels_last)
+    return ConvGeometry(
+        window, batch, in_channels, out_channels, count, batched, bool(channels_last)
+    )
 
 
 def transposed_output_length(
@@ -461,28 +477,10 @@ def conv_transpose_geometry(
     channels.
     """
     _check_weight(weight_shape, "(in_channels, out_channels/groups, *kernel_size)", func)
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
-    if not _is_int(groups):
-        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
-    count = int(groups)  # type: ignore[call-overload]
-    if count < 1:
-        raise ValueError(f"{func}: groups must be a positive int; got {count}")
+    count = _groups(groups, func)
+    batched, batch, channels, spatial = _split_input(input_shape, weight_shape, channels_last, func)
     ndim = len(weight_shape) - 2
     in_channels, out_per_group = weight_shape[0], weight_shape[1]
-    layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
-    if len(input_shape) not in (ndim + 1, ndim + 2):
-        raise ValueError(
-            f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
-            f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
-            f"(weight shape {weight_shape}); got input shape {input_shape}"
-        )
-    batched = len(input_shape) == ndim + 2
-    full = input_shape if batched else (1, *input_shape)
-    if channels_last:
-        batch, spatial, channels = full[0], full[1:-1], full[-1]
-    else:
-        batch, channels, spatial = full[0], full[1], full[2:]
     if in_channels % count:
         raise ValueError(
             f"{func}: groups must divide in_channels (weight.shape[0]); got groups={count} and "
@@ -533,7 +531,9 @@ def conv_transpose_geometry(
             )
         sizes.append(size)
     window = Window(tuple(sizes), kernel, strides, pads, dilations, "zeros", tuple(spatial))
-    return ConvGeometry(window, batch, out_channels, in_channels, count, batched, channels_last)
+    return ConvGeometry(
+        window, batch, out_channels, in_channels, count, batched, bool(channels_last)
+    )
 
 
 def output_padding_for(
