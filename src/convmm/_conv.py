@@ -61,7 +61,8 @@ def conv(
         The most memory the im2col buffers may take; None means
         :data:`convmm.DEFAULT_MAX_WORKSPACE_BYTES` (256 MiB).  The batch, and when one image
         alone is too large its output rows, are processed in chunks that fit; the result is
-        identical to the unchunked computation.
+        the unchunked computation's up to the last bit (BLAS may order the sums differently for
+        a chunk of a different width).
 
     Returns
     -------

@@ -4,7 +4,10 @@ The patch matrix P of a whole batch can take gigabytes.  ``plan_chunks`` splits 
 chunks of whole images, or, when a single image's P is over the bound, into runs of output rows
 (along the first spatial dim) of one image, so that every buffer the computation allocates fits
 in ``max_workspace_bytes``.  Each chunk's product goes straight into its slice of the output, so
-the result is the same as the unchunked computation, bit for bit.
+every output value is the same sum of the same products as in the unchunked computation.  (The
+BLAS kernel may add them in a different order for a chunk of a different width, so values can
+differ in the last bit; whole-image chunks of a channels-first call keep each image's product
+the same shape and are bit-identical.)
 """
 
 from __future__ import annotations
