@@ -14,11 +14,13 @@ from ._conv_transpose import (
     conv_transpose3d,
     conv_transpose_backward,
 )
+from ._explain import Explanation, explain, explain_backward, explain_transpose
 from ._shapes import conv_output_shape, conv_transpose_output_padding, conv_transpose_output_shape
 from ._unfold import fold, unfold
 
 __all__ = [
     "DEFAULT_MAX_WORKSPACE_BYTES",
+    "Explanation",
     "conv",
     "conv1d",
     "conv2d",
@@ -32,6 +34,9 @@ __all__ = [
     "conv_transpose_backward",
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
+    "explain",
+    "explain_backward",
+    "explain_transpose",
     "fold",
     "reference",
     "unfold",

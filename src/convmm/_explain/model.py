@@ -1,0 +1,651 @@
+"""The model of an explanation: every step of one convolution, computed by the library itself.
+
+The patch matrix P an :class:`Explanation` holds is made by :func:`convmm.unfold`, the same
+unfold that :func:`convmm.conv` multiplies; K is the weight flattened as ``conv`` flattens it;
+the output is checked against ``convmm.conv``, the direct reference, and PyTorch when it can be
+imported.  Renderers (text, figures, the interactive page) only read this model.
+
+Groups are shown as one product per group: ``K_g · P_g`` for each group ``g``, where ``P_g``
+holds the rows of P for that group's input channels and ``K_g`` that group's filters.  (Stacking
+the ``K_g`` block-diagonally gives the same numbers with zeros in between.)
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import reference
+from .._arrays import as_float_array, compute_dtype
+from .._conv import conv, conv_backward
+from .._conv_transpose import conv_transpose
+from .._geometry import ConvGeometry, OutputSizeTerms, conv_geometry
+from .._im2col import source_indices
+from .._unfold import fold, unfold
+
+__all__ = ["DEFAULT_MAX_ENTRIES", "Explanation", "explain", "explain_backward", "explain_transpose"]
+
+#: Above this many entries in P the renderers summarise instead of showing every number.
+DEFAULT_MAX_ENTRIES = 4096
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Every step of one convolution (or its transpose or backward), for one sample.
+
+    All arrays are float64 copies, channels first, of the explained sample (``sample`` of the
+    batch).  Shapes use G groups, ``cin = C_in/G``, ``cout = C_out/G``, K kernel offsets and L
+    output positions.
+
+    Attributes
+    ----------
+    kind : {'conv', 'conv_transpose', 'conv_backward'}
+    geometry : ConvGeometry
+        The validated geometry, in convolution terms (for a transposed convolution, its
+        ``window.input_shape`` is the transposed output's size).
+    options : dict
+        The options as the caller gave them (for display).
+    sample : int
+        Which image of the batch is explained.
+    input : ndarray, ``(C_in, *input_shape)``
+        The convolution's input (for ``conv_transpose``: the transposed input, ``(C, *L)``).
+    padded : ndarray, ``(C_in, *padded_shape)``
+        The input with its padding (as ``padding_mode`` fills it).
+    padding_source : tuple of ndarray
+        Per spatial dim, for each padded index, the input index whose value it holds (-1 for a
+        zero).
+    weight : ndarray
+        As given (PyTorch layout).
+    bias : ndarray or None
+    patches : ndarray, ``(G, cin*K, L)``
+        P, one block of rows per group: column ``l`` is the patch for output position ``l``.
+    kernels : ndarray, ``(G, cout, cin*K)``
+        K, one block per group: row ``f`` is filter ``g*cout + f`` flattened.
+    products : ndarray, ``(G, cout, L)``
+        K·P per group (before the bias).
+    output : ndarray, ``(C_out, *output_shape)``
+        KP reshaped, plus the bias.
+    checks : dict of str to bool or None
+        Whether each independent computation gives the same output (None: not available).
+    grad_output, grad_weight, grad_bias, grad_patches, grad_input : ndarray or None
+        For ``conv_backward``: dY ``(G, cout, L)``, dK ``= dY·Pᵀ`` ``(G, cout, cin*K)``, db,
+        dP ``= Kᵀ·dY`` ``(G, cin*K, L)`` and dX ``= fold(dP)`` ``(C_in, *input_shape)``.
+        For ``conv_transpose``: ``grad_patches`` holds the columns Kᵀ·X and ``output`` their
+        fold plus the bias.
+    """
+
+    kind: str
+    geometry: ConvGeometry
+    options: dict[str, Any]
+    sample: int
+    input: np.ndarray
+    padded: np.ndarray
+    padding_source: tuple[np.ndarray, ...]
+    weight: np.ndarray
+    bias: np.ndarray | None
+    patches: np.ndarray
+    kernels: np.ndarray
+    products: np.ndarray
+    output: np.ndarray
+    checks: dict[str, bool | None] = field(default_factory=dict)
+    grad_output: np.ndarray | None = None
+    grad_weight: np.ndarray | None = None
+    grad_bias: np.ndarray | None = None
+    grad_patches: np.ndarray | None = None
+    grad_input: np.ndarray | None = None
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+    # ---- the geometry, per column, row and cell -------------------------------------------
+
+    @property
+    def groups(self) -> int:
+        return self.geometry.groups
+
+    @property
+    def num_positions(self) -> int:
+        """L, the number of columns of P (output positions)."""
+        return self.geometry.window.num_positions
+
+    @property
+    def elided(self) -> bool:
+        """Whether P is too large to show whole (more than ``max_entries`` entries)."""
+        return int(self.patches.size) > self.max_entries
+
+    def formula(self) -> tuple[OutputSizeTerms, ...]:
+        """The output-size formula's numbers, one per spatial dim."""
+        window = self.geometry.window
+        return tuple(window.output_size_terms(dim) for dim in range(window.ndim))
+
+    def position(self, column: int) -> tuple[int, ...]:
+        """The output position (spatial index) of column ``column`` of P."""
+        return tuple(int(i) for i in np.unravel_index(column, self.geometry.window.output_shape))
+
+    def kernel_offset(self, row: int) -> tuple[int, ...]:
+        """The kernel offset (index into ``kernel_size``) of row ``row`` of P_g."""
+        window = self.geometry.window
+        k = row % window.kernel_numel
+        return tuple(int(i) for i in np.unravel_index(k, window.kernel_size))
+
+    def row_channel(self, group: int, row: int) -> int:
+        """The input channel of row ``row`` of P_g."""
+        window = self.geometry.window
+        return group * self.geometry.in_channels_per_group + row // window.kernel_numel
+
+    def patch_cells(self, column: int) -> list[tuple[int, ...]]:
+        """The padded-input cells (spatial indices) that column ``column`` reads, in P's order.
+
+        One cell per kernel offset; every input channel reads the same cells.
+        """
+        window = self.geometry.window
+        origin = [o * s for o, s in zip(self.position(column), window.stride, strict=True)]
+        cells = []
+        for offset in itertools.product(*(range(k) for k in window.kernel_size)):
+            cells.append(
+                tuple(
+                    int(a + k * d) for a, k, d in zip(origin, offset, window.dilation, strict=True)
+                )
+            )
+        return cells
+
+    def source_cell(self, padded_cell: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The input cell a padded cell holds the value of (None for a zero of the padding)."""
+        cell = tuple(int(src[i]) for src, i in zip(self.padding_source, padded_cell, strict=True))
+        return None if min(cell) < 0 else cell
+
+    def is_padding(self, padded_cell: tuple[int, ...]) -> bool:
+        """Whether a padded cell lies in the padding (outside the input)."""
+        window = self.geometry.window
+        return any(
+            not before <= i < before + n
+            for i, (before, _), n in zip(
+                padded_cell, window.padding, window.input_shape, strict=True
+            )
+        )
+
+    # ---- rendering hooks --------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        from .page import render_page
+
+        html: str = render_page(self, inline=True)
+        return html
+
+    def to_text(self) -> str:
+        """The walkthrough as text (see :func:`convmm.explain`)."""
+        from .text import render_text
+
+        return render_text(self)
+
+    def to_html(self) -> str:
+        """The interactive page as one self-contained HTML document."""
+        from .page import render_page
+
+        html: str = render_page(self)
+        return html
+
+    def save_html(self, path: str) -> None:
+        """Write :meth:`to_html` to ``path``."""
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(self.to_html())
+
+    def save_figure(self, path: str, **options: Any) -> None:
+        """Draw the walkthrough with matplotlib (PNG or SVG by the file's suffix)."""
+        from .figures import save_figure
+
+        save_figure(self, path, **options)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _sample(array: np.ndarray, geometry: ConvGeometry, sample: int, func: str) -> np.ndarray:
+    """One sample, channels first, float64."""
+    if not isinstance(sample, int | np.integer) or isinstance(sample, bool):
+        raise TypeError(f"{func}: sample must be an int; got {sample!r}")
+    batch = array.shape[0] if geometry.batched else 1
+    if not 0 <= sample < batch:
+        raise ValueError(
+            f"{func}: sample must index the batch (0 <= sample < {batch}); got {sample}"
+        )
+    one = array[sample] if geometry.batched else array
+    if geometry.channels_last:
+        one = np.moveaxis(one, -1, 0)
+    return np.array(one, dtype=np.float64)
+
+
+def _padding(x: np.ndarray, geometry: ConvGeometry) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    window = geometry.window
+    sources = tuple(
+        source_indices(0, p, n, before, window.padding_mode)
+        for p, n, (before, _) in zip(
+            window.padded_shape, window.input_shape, window.padding, strict=True
+        )
+    )
+    zero = np.zeros((x.shape[0], *([1] * window.ndim)))
+    extended = np.concatenate([x.reshape(x.shape[0], -1), zero.reshape(x.shape[0], 1)], axis=1)
+    flat = np.full(window.padded_shape, -1, dtype=np.int64)
+    grids = np.meshgrid(*sources, indexing="ij")
+    inside = np.all([g >= 0 for g in grids], axis=0)
+    flat[inside] = np.ravel_multi_index(tuple(g[inside] for g in grids), window.input_shape)
+    flat[~inside] = x[0].size
+    padded = extended[:, flat]
+    return padded, sources
+
+
+def _torch_available() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _check_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+def explain(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[Any, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    channels_last: bool = False,
+    sample: int = 0,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> Explanation:
+    """Explain one convolution step by step: X, the padding, P, K, KP, the output, the formula.
+
+    Takes everything :func:`convmm.conv` takes; ``sample`` picks the image of a batch.  The
+    result renders as text (``print``), as an interactive page (``.save_html`` or inline in
+    Jupyter) and as a figure (``.save_figure``, needs matplotlib).
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> x, w = np.arange(1.0, 17.0).reshape(1, 1, 4, 4), np.array([[[[1.0, 2], [3, 4]]]])
+    >>> e = convmm.explain(x, w)
+    >>> e.patches.shape, e.products[0, 0, :3]
+    ((1, 4, 9), array([44., 54., 64.]))
+    >>> e.checks["convmm.conv"], e.checks["convmm.reference.conv"]
+    (True, True)
+    """
+    func = "convmm.explain"
+    options: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "channels_last": channels_last,
+    }
+    x_all = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    geometry = conv_geometry(
+        x_all.shape, w.shape, None if b is None else b.shape, func=func, **options
+    )
+    x = _sample(x_all, geometry, sample, func)
+    window = geometry.window
+    g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
+    dtype = compute_dtype(x_all, w, b)
+    # P is made by the library's own unfold, the one conv multiplies.
+    columns = unfold(
+        x[np.newaxis].astype(dtype),
+        window.kernel_size,
+        stride=window.stride,
+        padding=window.padding,
+        dilation=window.dilation,
+        padding_mode=window.padding_mode,
+    )[0].astype(np.float64)
+    patches = columns.reshape(g, cg * window.kernel_numel, -1)
+    kernels = np.array(w, dtype=np.float64).reshape(g, cog, -1)
+    products = kernels @ patches
+    output = products.reshape(geometry.out_channels, *window.output_shape)
+    if b is not None:
+        output = output + np.asarray(b, np.float64).reshape(-1, *([1] * window.ndim))
+    padded, sources = _padding(x, geometry)
+
+    checks: dict[str, bool | None] = {}
+    one = x_all[sample : sample + 1] if geometry.batched else x_all
+    fast = conv(one, w, b, **options)
+    fast = fast[0] if geometry.batched else fast
+    if channels_last:
+        fast = np.moveaxis(fast, -1, 0)
+    checks["convmm.conv"] = _check_equal(np.asarray(fast, np.float64), output)
+    slow = reference.conv(one, w, b, **options)
+    slow = slow[0] if geometry.batched else slow
+    if channels_last:
+        slow = np.moveaxis(slow, -1, 0)
+    checks["convmm.reference.conv"] = _check_equal(np.asarray(slow, np.float64), output)
+    checks["torch"] = _torch_conv_check(x, w, b, geometry, output)
+    return Explanation(
+        kind="conv",
+        geometry=geometry,
+        options=options,
+        sample=sample,
+        input=x,
+        padded=padded,
+        padding_source=sources,
+        weight=np.array(w, dtype=np.float64),
+        bias=None if b is None else np.array(b, dtype=np.float64),
+        patches=patches,
+        kernels=kernels,
+        products=products,
+        output=output,
+        checks=checks,
+        max_entries=max_entries,
+    )
+
+
+def _torch_conv_check(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    geometry: ConvGeometry,
+    output: np.ndarray,
+) -> bool | None:
+    """Whether PyTorch gives ``output`` (None when torch is missing or has no such op)."""
+    torch = _torch_available()
+    window = geometry.window
+    if torch is None or window.ndim > 3:
+        return None
+    functional = torch.nn.functional
+    t = torch.from_numpy(np.ascontiguousarray(x))[None]
+    pads = [p for pair in reversed(window.padding) for p in pair]
+    mode = {"zeros": "constant"}.get(window.padding_mode, window.padding_mode)
+    if any(pads):
+        t = functional.pad(t, pads, mode=mode)
+    op = getattr(functional, f"conv{window.ndim}d")
+    result = op(
+        t,
+        torch.from_numpy(np.asarray(w, np.float64)),
+        None if b is None else torch.from_numpy(np.asarray(b, np.float64)),
+        stride=window.stride,
+        dilation=window.dilation,
+        groups=geometry.groups,
+    )
+    return _check_equal(result[0].numpy(), output)
+
+
+def explain_transpose(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[Any, ...] = 0,
+    output_padding: int | tuple[int, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    channels_last: bool = False,
+    sample: int = 0,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> Explanation:
+    """Explain a transposed convolution: the columns Kᵀ·X, then their fold into the output.
+
+    Column ``l`` of Kᵀ·X holds what input position ``l`` adds into the output; it adds into the
+    cells a convolution with the same arguments would have read for its output position ``l``
+    (``patch_cells``), less the cropped padding.
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> e = convmm.explain_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), stride=2)
+    >>> e.output[0]
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
+    """
+    from .._conv_transpose import _geometry as transpose_geometry
+
+    func = "convmm.explain_transpose"
+    x_all = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    options: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": dilation,
+        "groups": groups,
+        "channels_last": channels_last,
+    }
+    geometry = transpose_geometry(
+        x_all,
+        w,
+        None if b is None else b.shape,
+        output_size=None,
+        func=func,
+        **options,
+    )
+    x = _sample(x_all, geometry, sample, func)
+    window = geometry.window
+    g, cog = geometry.groups, geometry.out_channels_per_group
+    kernels = np.array(w, dtype=np.float64).reshape(g, cog, -1)
+    values = x.reshape(g, cog, -1)
+    columns = kernels.transpose(0, 2, 1) @ values  # (G, cg*K, L): Kᵀ·X
+    full = fold(
+        columns.reshape(1, -1, window.num_positions),
+        window.input_shape,
+        window.kernel_size,
+        stride=window.stride,
+        padding=window.padding,
+        dilation=window.dilation,
+    )[0]
+    output = full
+    if b is not None:
+        output = output + np.asarray(b, np.float64).reshape(-1, *([1] * window.ndim))
+    zero_input = np.zeros((geometry.in_channels, *window.input_shape))
+    padded, sources = _padding(zero_input, geometry)
+    checks: dict[str, bool | None] = {}
+    one = x_all[sample : sample + 1] if geometry.batched else x_all
+    fast = conv_transpose(one, w, b, **options)
+    fast = fast[0] if geometry.batched else fast
+    if channels_last:
+        fast = np.moveaxis(fast, -1, 0)
+    checks["convmm.conv_transpose"] = _check_equal(np.asarray(fast, np.float64), output)
+    checks["torch"] = _torch_transpose_check(x, w, b, geometry, options, output)
+    return Explanation(
+        kind="conv_transpose",
+        geometry=geometry,
+        options=options,
+        sample=sample,
+        input=x,
+        padded=padded,
+        padding_source=sources,
+        weight=np.array(w, dtype=np.float64),
+        bias=None if b is None else np.array(b, dtype=np.float64),
+        patches=columns,
+        kernels=kernels,
+        products=values,
+        output=output,
+        checks=checks,
+        grad_patches=columns,
+        max_entries=max_entries,
+    )
+
+
+def _torch_transpose_check(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    geometry: ConvGeometry,
+    options: dict[str, Any],
+    output: np.ndarray,
+) -> bool | None:
+    torch = _torch_available()
+    window = geometry.window
+    if torch is None or window.ndim > 3:
+        return None
+    if any(before != after for before, after in window.padding):
+        return None
+    extra = tuple(
+        size - ((n - 1) * s - 2 * p + d * (k - 1) + 1)
+        for size, n, s, (p, _), d, k in zip(
+            window.input_shape,
+            window.output_shape,
+            window.stride,
+            window.padding,
+            window.dilation,
+            window.kernel_size,
+            strict=True,
+        )
+    )
+    op = getattr(torch.nn.functional, f"conv_transpose{window.ndim}d")
+    result = op(
+        torch.from_numpy(np.ascontiguousarray(x))[None],
+        torch.from_numpy(np.asarray(w, np.float64)),
+        None if b is None else torch.from_numpy(np.asarray(b, np.float64)),
+        stride=window.stride,
+        padding=tuple(p for p, _ in window.padding),
+        output_padding=extra,
+        groups=geometry.groups,
+        dilation=window.dilation,
+    )
+    return _check_equal(result[0].numpy(), output)
+
+
+def explain_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[Any, ...] = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    channels_last: bool = False,
+    sample: int = 0,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> Explanation:
+    """Explain the backward pass of a convolution: dK = dY·Pᵀ, dP = Kᵀ·dY, dX = fold(dP).
+
+    The gradients are for one sample (``sample``) of the batch.
+
+    Examples
+    --------
+    >>> import numpy as np, convmm
+    >>> x, w = np.arange(1.0, 17.0).reshape(1, 1, 4, 4), np.array([[[[1.0, 2], [3, 4]]]])
+    >>> e = convmm.explain_backward(np.ones((1, 1, 3, 3)), x, w)
+    >>> e.grad_weight[0, 0]
+    array([54., 63., 90., 99.])
+    """
+    func = "convmm.explain_backward"
+    forward = explain(
+        input,
+        weight,
+        None,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        channels_last=channels_last,
+        sample=sample,
+        max_entries=max_entries,
+    )
+    geometry = forward.geometry
+    dy_all = as_float_array(grad_output, func=func, name="grad_output")
+    expected = geometry.output_array_shape()
+    if dy_all.shape != expected:
+        raise ValueError(
+            f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
+            f"got {dy_all.shape}"
+        )
+    dy = _sample(dy_all, geometry, sample, func)
+    g, cog = geometry.groups, geometry.out_channels_per_group
+    window = geometry.window
+    grad_output_matrix = dy.reshape(g, cog, -1)
+    grad_weight = grad_output_matrix @ forward.patches.transpose(0, 2, 1)
+    grad_patches = forward.kernels.transpose(0, 2, 1) @ grad_output_matrix
+    grad_input = fold(
+        grad_patches.reshape(1, -1, window.num_positions),
+        window.input_shape,
+        window.kernel_size,
+        stride=window.stride,
+        padding=window.padding,
+        dilation=window.dilation,
+        padding_mode=window.padding_mode,
+    )[0]
+    grad_bias = dy.reshape(geometry.out_channels, -1).sum(axis=1)
+    options = dict(forward.options)
+    x_all = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    one_x = x_all[sample : sample + 1] if geometry.batched else x_all
+    one_dy = dy_all[sample : sample + 1] if geometry.batched else dy_all
+    gi, gw, gb = conv_backward(one_dy, one_x, w, **options)
+    checks: dict[str, bool | None] = {"convmm.conv_backward": False}
+    if gi is not None and gw is not None and gb is not None:
+        gi_cf = gi[0] if geometry.batched else gi
+        if channels_last:
+            gi_cf = np.moveaxis(gi_cf, -1, 0)
+        checks["convmm.conv_backward"] = (
+            _check_equal(np.asarray(gi_cf, np.float64), grad_input)
+            and _check_equal(np.asarray(gw, np.float64).reshape(grad_weight.shape), grad_weight)
+            and _check_equal(np.asarray(gb, np.float64), grad_bias)
+        )
+    checks["torch"] = _torch_backward_check(forward, dy, grad_input, grad_weight, grad_bias)
+    return Explanation(
+        kind="conv_backward",
+        geometry=geometry,
+        options=options,
+        sample=sample,
+        input=forward.input,
+        padded=forward.padded,
+        padding_source=forward.padding_source,
+        weight=forward.weight,
+        bias=None,
+        patches=forward.patches,
+        kernels=forward.kernels,
+        products=forward.products,
+        output=forward.output,
+        checks=checks,
+        grad_output=grad_output_matrix,
+        grad_weight=grad_weight,
+        grad_bias=grad_bias,
+        grad_patches=grad_patches,
+        grad_input=grad_input,
+        max_entries=max_entries,
+    )
+
+
+def _torch_backward_check(
+    forward: Explanation,
+    dy: np.ndarray,
+    grad_input: np.ndarray,
+    grad_weight: np.ndarray,
+    grad_bias: np.ndarray,
+) -> bool | None:
+    torch = _torch_available()
+    geometry = forward.geometry
+    window = geometry.window
+    if torch is None or window.ndim > 3:
+        return None
+    functional = torch.nn.functional
+    x = torch.tensor(forward.input[None], requires_grad=True)
+    w = torch.tensor(forward.weight, requires_grad=True)
+    b = torch.zeros(geometry.out_channels, dtype=torch.float64, requires_grad=True)
+    pads = [p for pair in reversed(window.padding) for p in pair]
+    mode = {"zeros": "constant"}.get(window.padding_mode, window.padding_mode)
+    padded = functional.pad(x, pads, mode=mode) if any(pads) else x
+    op = getattr(functional, f"conv{window.ndim}d")
+    y = op(padded, w, b, stride=window.stride, dilation=window.dilation, groups=geometry.groups)
+    y.backward(torch.from_numpy(dy[None]))
+    return (
+        _check_equal(x.grad[0].numpy(), grad_input)
+        and _check_equal(w.grad.numpy().reshape(grad_weight.shape), grad_weight)
+        and _check_equal(b.grad.numpy(), grad_bias)
+    )
