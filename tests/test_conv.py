@@ -105,7 +105,11 @@ class ConvCase:
 
 
 @st.composite
-def conv_cases(draw: Any) -> ConvCase:
+def conv_cases(
+    draw: Any,
+    dtypes: tuple[Any, ...] = DTYPES,
+    chunkings: tuple[str | None, ...] = (None, "explicit-default", "batch", "rows", "rows"),
+) -> ConvCase:
     nd = draw(st.integers(1, 3))
     # Small enough that the reference's Python loop over output positions stays fast.
     max_size, max_kernel, max_pad = {1: (12, 4, 3), 2: (9, 3, 3), 3: (6, 3, 2)}[nd]
@@ -114,7 +118,7 @@ def conv_cases(draw: Any) -> ConvCase:
     # in_per_group == 1 with groups > 1 is depthwise; out_per_group > 1 a channel multiplier.
     in_per_group = draw(st.integers(1, max(1, 6 // groups)))
     out_per_group = draw(st.integers(1, 3 if groups == 1 else 2))
-    chunking = draw(st.sampled_from((None, "explicit-default", "batch", "rows", "rows")))
+    chunking = draw(st.sampled_from(chunkings))
     # batch None is one unbatched sample; batch 0 an empty batch
     batches = (2, 3) if chunking == "batch" else (None, None, 0, 1, 2, 3)
     return ConvCase(
@@ -124,9 +128,9 @@ def conv_cases(draw: Any) -> ConvCase:
         in_per_group=in_per_group,
         out_per_group=out_per_group,
         channels_last=draw(st.booleans()),
-        x_dtype=draw(st.sampled_from(DTYPES)),
-        w_dtype=draw(st.sampled_from(DTYPES)),
-        b_dtype=draw(st.none() | st.sampled_from(DTYPES)),
+        x_dtype=draw(st.sampled_from(dtypes)),
+        w_dtype=draw(st.sampled_from(dtypes)),
+        b_dtype=draw(st.none() | st.sampled_from(dtypes)),
         layouts=(
             draw(st.sampled_from(LAYOUTS)),
             draw(st.sampled_from(LAYOUTS)),
@@ -238,13 +242,67 @@ def test_conv_matches_torch_and_reference(case: ConvCase) -> None:
         if case.chunking == "rows":
             rows_total = geometry_of(x, w, b, **kwargs).window.output_shape[0]
             assert all(c.rows != (0, rows_total) for c in plan.chunks)
-        # chunking changes nothing, bit for bit
+        # Chunking changes nothing beyond rounding: see test_chunked_equals_unchunked.
         unchunked = convmm.conv(x, w, b, **kwargs)
-        assert np.array_equal(got, unchunked), "chunked result differs from unchunked"
+        assert_close(got, unchunked, scale, x.dtype, "chunked vs unchunked")
 
     # the inputs are never modified
     for before, after in zip(copies, [a for a in (x, w, b) if a is not None], strict=True):
         assert np.array_equal(before, after, equal_nan=True)
+
+
+# --------------------------------------------------------------------------------------------
+# chunking gives the unchunked result
+#
+# Each chunk is one np.matmul whose shape depends on the chunk, and BLAS may add the same
+# products in a different order for a different width (a row chunk of one output position is a
+# matrix-vector product).  So chunked and unchunked results agree to the last bits, not bit for
+# bit; the documentation says so.  The bound used here, 1e-13 of the sum of |w|·|x| in float64,
+# is a few hundred ulps: far below any indexing or padding mistake, which would show up as an
+# error of the order of one whole product.
+
+CHUNK_RTOL = {np.float64: 1e-13, np.float32: 2e-6, np.float16: 2e-3}
+
+
+@given(case=conv_cases(dtypes=(np.float64,), chunkings=("batch", "rows")))
+def test_chunked_equals_unchunked(case: ConvCase) -> None:
+    x, w, b = case.arrays()
+    kwargs = case.kwargs()
+    budget = pick_budget(case, x, w, b)
+    chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget)
+    unchunked = convmm.conv(x, w, b, **kwargs)
+    scale = conv_scale(x, w, b, **kwargs)
+    assert chunked.shape == unchunked.shape
+    assert np.all(np.abs(chunked - unchunked) <= 1e-13 * (scale + 1e-300)), budget
+
+
+MINIMAL_CHUNK_CASES = {
+    # Unbatched 1-D; 32 bytes = one output position's patch column (2 ch x 2 taps x 8 bytes).
+    # BLAS rounds the one-column products differently from the two-column product.
+    "rows": (
+        [[-0.712, 0.897, -0.376], [-0.153, 0.655, -0.182]],
+        [[[0.099, -0.945], [0.507, 0.076]]],
+        False,
+        32,
+    ),
+    # Two channels-last 1-D images; 16 bytes = one image's P.
+    "batch": ([[[0.2], [-0.94]], [[-0.7], [0.86]]], [[[-0.86, -0.74]]], True, 16),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MINIMAL_CHUNK_CASES))
+def test_chunked_equals_unchunked_to_the_last_bits(kind: str) -> None:
+    """The smallest chunks (one position, one image) still give the unchunked numbers."""
+    x_values, w_values, channels_last, budget = MINIMAL_CHUNK_CASES[kind]
+    x, w = np.array(x_values), np.array(w_values)
+    with recorded_plans() as plans:
+        chunked = convmm.conv(x, w, channels_last=channels_last, max_workspace_bytes=budget)
+    (plan,) = plans
+    assert len(plan.chunks) == 2
+    unchunked = convmm.conv(x, w, channels_last=channels_last)
+    np.testing.assert_allclose(chunked, unchunked, rtol=4e-16, atol=4e-16)
+    reference_result = reference.conv(x, w, channels_last=channels_last)
+    np.testing.assert_allclose(chunked, reference_result, rtol=4e-16, atol=4e-16)
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +312,7 @@ def test_conv_matches_torch_and_reference(case: ConvCase) -> None:
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_row_and_batch_chunking_are_exact(channels_last: bool, mode: str, dtype: Any) -> None:
+def test_row_and_batch_chunking(channels_last: bool, mode: str, dtype: Any) -> None:
     rng = np.random.default_rng(7)
     shape = (3, 9, 8, 4) if channels_last else (3, 4, 9, 8)
     x = random_array(rng, shape, dtype)
@@ -273,14 +331,18 @@ def test_row_and_batch_chunking_are_exact(channels_last: bool, mode: str, dtype:
     rows = geometry.window.output_shape[0]
     per_row = workspace_bytes(x, w, b, geometry, 1, 1)
     per_image = workspace_bytes(x, w, b, geometry, 1, rows)
+    scale = conv_scale(x, w, b, **kwargs)
     for budget in (per_row, per_row + 1, 2 * per_row, per_image - 1, per_image, 2 * per_image):
         with recorded_plans() as plans:
             chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget)
         (plan,) = plans
         assert len(plan.chunks) > 1
         assert plan.workspace_bytes <= budget
-        assert np.array_equal(chunked, whole), budget
-    scale = conv_scale(x, w, b, **kwargs)
+        if dtype == np.float16:  # one rounding to float16 at the end may land either side
+            tolerance = np.spacing(np.abs(whole).astype(np.float16)).astype(np.float64)
+            assert np.all(np.abs(chunked.astype(float) - whole.astype(float)) <= tolerance)
+        else:
+            assert np.all(np.abs(chunked - whole) <= CHUNK_RTOL[dtype] * scale), budget
     assert_close(whole, torch_conv(x, w, b, **kwargs), scale, dtype, "vs torch")
 
 
@@ -345,6 +407,7 @@ def test_convnd_positional_matches_torch(
     assert_close(got, want, scale, dtype, "convNd vs torch")
 
 
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
 @given(
     nd=st.integers(1, 3),
     data=st.data(),

@@ -6,8 +6,7 @@ chunks of whole images, or, when a single image's P is over the bound, into runs
 in ``max_workspace_bytes``.  Each chunk's product goes straight into its slice of the output, so
 every output value is the same sum of the same products as in the unchunked computation.  (The
 BLAS kernel may add them in a different order for a chunk of a different width, so values can
-differ in the last bit; whole-image chunks of a channels-first call keep each image's product
-the same shape and are bit-identical.)
+differ in the last bits.)
 """
 
 from __future__ import annotations
