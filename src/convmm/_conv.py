@@ -101,9 +101,44 @@ def conv(
     >>> convmm.conv(x, np.ones((1, 1, 3, 3)), padding="same", padding_mode="reflect").shape
     (1, 1, 4, 4)
     """
-    func = "convmm.conv"
+    return _convolve(
+        "convmm.conv",
+        input,
+        weight,
+        bias,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        channels_last=channels_last,
+        max_workspace_bytes=max_workspace_bytes,
+    )
+
+
+def _convolve(
+    func: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    padding_mode: object,
+    channels_last: object,
+    max_workspace_bytes: object,
+    ndim: int | None = None,
+) -> np.ndarray:
+    """:func:`conv` with errors naming ``func``; ``ndim`` checks the weight's spatial rank."""
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
+    if ndim is not None and w.ndim != ndim + 2:
+        raise ValueError(
+            f"{func}: weight must have {ndim + 2} dims (out_channels, in_channels/groups, "
+            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
+        )
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
     geometry = conv_geometry(
         x.shape,
@@ -240,14 +275,20 @@ def _conv_nd(
     dilation: int | tuple[int, ...],
     groups: int,
 ) -> np.ndarray:
-    func = f"convmm.{name}"
-    w = as_float_array(weight, func=func, name="weight")
-    if w.ndim != ndim + 2:
-        raise ValueError(
-            f"{func}: weight must have {ndim + 2} dims (out_channels, in_channels/groups, "
-            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
-        )
-    return conv(input, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return _convolve(
+        f"convmm.{name}",
+        input,
+        weight,
+        bias,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode="zeros",
+        channels_last=False,
+        max_workspace_bytes=None,
+        ndim=ndim,
+    )
 
 
 def conv1d(

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 __all__ = [
     "PADDING_MODES",
     "PADDING_STRINGS",
@@ -180,6 +182,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _describe(value: object) -> str:
     return (
         f"{value!r} ({type(value).__name__})" if not isinstance(value, int | tuple) else repr(value)
@@ -188,16 +198,16 @@ def _describe(value: object) -> str:
 
 def int_tuple(value: object, ndim: int, *, func: str, name: str, minimum: int) -> tuple[int, ...]:
     """An int, or a sequence of ``ndim`` ints, each at least ``minimum``, as a tuple."""
-    what = "positive" if minimum == 1 else f">= {minimum}"
-    expected = f"an int {what} or a sequence of {ndim} such ints (one per spatial dim)"
+    what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    expected = f"{what} or a sequence of {ndim} such ints (one per spatial dim)"
     if _is_int(value):
         items: tuple[object, ...] = (value,) * ndim
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        items = tuple(value)
+    elif _is_sequence(value):
+        items = tuple(value)  # type: ignore[arg-type]
         if len(items) != ndim:
             raise ValueError(
-                f"{func}: {name} must be {expected}; got {len(items)} values {value!r} "
-                f"for {ndim} spatial dim{'s' if ndim != 1 else ''}"
+                f"{func}: {name} must be {expected}; got {_count(len(items), 'value')} "
+                f"{value!r} for {_count(ndim, 'spatial dim')}"
             )
     else:
         raise TypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
@@ -218,12 +228,13 @@ def _padding_pairs(
     )
     if _is_int(padding):
         entries: tuple[object, ...] = (padding,) * ndim
-    elif isinstance(padding, Sequence) and not isinstance(padding, str):
-        entries = tuple(padding)
+    elif _is_sequence(padding):
+        entries = tuple(padding)  # type: ignore[arg-type]
         if len(entries) != ndim:
             raise ValueError(
-                f"{func}: {name} must be {expected}; got {len(entries)} entries {padding!r} "
-                f"for {ndim} spatial dim{'s' if ndim != 1 else ''}"
+                f"{func}: {name} must be {expected}; got "
+                f"{_count(len(entries), 'entry', 'entries')} {padding!r} for "
+                f"{_count(ndim, 'spatial dim')}"
             )
     else:
         raise TypeError(f"{func}: {name} must be {expected}; got {_describe(padding)}")
@@ -231,8 +242,8 @@ def _padding_pairs(
     for entry in entries:
         if _is_int(entry):
             pair: tuple[object, ...] = (entry, entry)
-        elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
-            pair = tuple(entry)
+        elif _is_sequence(entry) and len(entry) == 2:  # type: ignore[arg-type]
+            pair = tuple(entry)  # type: ignore[arg-type]
         else:
             raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
         for side in pair:
@@ -286,7 +297,12 @@ def make_window(
     kernel = int_tuple(kernel_size, ndim, func=func, name="kernel_size", minimum=1)
     strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
     dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+    if not isinstance(padding_mode, str):
+        raise TypeError(
+            f"{func}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; "
+            f"got {_describe(padding_mode)}"
+        )
+    if padding_mode not in PADDING_MODES:
         raise ValueError(
             f"{func}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; "
             f"got {padding_mode!r}"
@@ -354,7 +370,7 @@ def _split_input(
     input_shape: tuple[int, ...], weight_shape: tuple[int, ...], channels_last: object, func: str
 ) -> tuple[bool, int, int, tuple[int, ...]]:
     """(batched, batch size, channels, spatial shape) of an input for this weight's rank."""
-    if not isinstance(channels_last, bool):
+    if not isinstance(channels_last, bool | np.bool_):
         raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
     ndim = len(weight_shape) - 2
     layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"

@@ -140,6 +140,11 @@ def fold(
     func = "convmm.fold"
     cols = as_float_array(columns, func=func, name="columns")
     ndim = _spatial_rank(output_size, kernel_size, default=2)
+    if ndim < 1:
+        raise ValueError(
+            f"{func}: output_size and kernel_size need at least one spatial dim; got "
+            f"output_size={output_size!r} and kernel_size={kernel_size!r}"
+        )
     size = int_tuple(output_size, ndim, func=func, name="output_size", minimum=1)
     window = make_window(
         size,

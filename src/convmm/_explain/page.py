@@ -1,0 +1,454 @@
+"""The interactive page: one self-contained HTML file (or a Jupyter fragment) for an explanation.
+
+This module only turns an :class:`~convmm._explain.model.Explanation` into JSON data and fills
+the template shipped next to it (``page.html``, ``fragment.html``, ``page.css``, ``page.js``);
+the page's script draws the matrices from that data and makes them interactive.  Nothing is
+fetched: no network, no external URL, everything inline.
+
+When P is too large to show whole (``explanation.elided``), or another array is more than four
+times ``max_entries``, the page is a summary: every shape and formula, and a sample of the
+patches (the first few columns of P and the last), with the input cells around each.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import uuid
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from .model import Explanation
+from .text import dim_names, format_formula
+
+__all__ = ["page_data", "render_page", "render_pages"]
+
+# ---- how much a summary shows ----------------------------------------------------------------
+
+#: Columns of P shown in a summary: the first few, then the last.
+SAMPLE_HEAD_COLUMNS = 4
+#: Rows of P_g shown whole up to this many; past it the first and last few.
+ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL = 40, 24, 8
+#: Filters (rows of K_g) shown whole up to this many; past it the first and last few.
+FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL = 8, 6, 2
+#: Groups shown whole up to this many; past it the first and the last.
+GROUPS_LIMIT = 2
+#: Channels of a group drawn around the sampled patches, at most (the first and the last).
+CHANNELS_LIMIT, CHANNELS_HEAD = 4, 3
+#: Cells of one channel drawn around one sampled patch, at most.
+CROP_LIMIT = 1024
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+_MODES = {
+    "zeros": "filled with 0",
+    "reflect": "mirrors the input without repeating the edge",
+    "replicate": "repeats the edge value",
+    "circular": "wraps around to the other side",
+}
+
+
+def render_page(explanation: Explanation, inline: bool = False) -> str:
+    """The page for ``explanation``: a whole HTML document, or with ``inline`` a fragment.
+
+    The fragment (for Jupyter's ``_repr_html_``) has no ``<html>`` or ``<head>``; it carries its
+    own style, data and script, and its element ids are unique, so several can share a page.
+    In a fragment the arrow keys step through the patches once it has the keyboard focus (a
+    click on it); in a whole document they always do.
+    """
+    if inline:
+        return _fragment(explanation, f"cmx-{uuid.uuid4().hex[:12]}", keys="focus")
+    fragment = _fragment(explanation, "cmx", keys="document")
+    title = f"convmm explain: {_title(explanation)}"
+    return _fill(_template("page.html"), title=html.escape(title), body=fragment)
+
+
+def render_pages(
+    explanations: Sequence[Explanation], titles: Sequence[str], title: str = "convmm explain"
+) -> str:
+    """Several explanations in one self-contained document, each under its own heading.
+
+    The arrow keys step through the patches of the one last hovered or clicked.
+    """
+    if len(titles) != len(explanations):
+        raise ValueError(
+            f"render_pages: one title per explanation; got {len(titles)} titles for "
+            f"{len(explanations)} explanations"
+        )
+    parts = [f'<header class="cmx-doc"><h1>{html.escape(title)}</h1><ul>']
+    for i, name in enumerate(titles):
+        parts.append(f'<li><a href="#cmx-part-{i}">{html.escape(name)}</a></li>')
+    parts.append("</ul></header>")
+    for i, (explanation, name) in enumerate(zip(explanations, titles, strict=True)):
+        parts.append(
+            f'<h2 class="cmx-doc" id="cmx-part-{i}">{html.escape(name)}</h2>'
+            + _fragment(explanation, f"cmx-{i}", keys="active")
+        )
+    return _fill(_template("page.html"), title=html.escape(title), body="\n".join(parts))
+
+
+def _fragment(explanation: Explanation, root: str, keys: str) -> str:
+    data = page_data(explanation)
+    script = _template("page.js")
+    if "</script" in script.lower():  # pragma: no cover - guards the shipped file
+        raise ValueError("page.js must not contain '</script'")
+    return _fill(
+        _template("fragment.html"),
+        root=root,
+        keys=keys,
+        css=_template("page.css"),
+        data=script_json(data),
+        js=script,
+        root_json=json.dumps(root),
+        noscript=html.escape(f"{data['title']} (the page needs JavaScript to draw it)."),
+    )
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&``."""
+    text = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@cache
+def _template(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _fill(template: str, **values: str) -> str:
+    """Replace each ``{{name}}`` in one pass (the values themselves are never scanned)."""
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+# ---- the data --------------------------------------------------------------------------------
+
+
+def _number(value: float) -> float | str:
+    """A JSON number; NaN and the infinities, which JSON lacks, as strings."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _flat(array: np.ndarray) -> list[float | str]:
+    return [_number(v) for v in np.asarray(array, dtype=np.float64).ravel().tolist()]
+
+
+def _flat_or_none(array: np.ndarray, present: np.ndarray) -> list[float | str | None]:
+    """Values, with None where ``present`` is False."""
+    values = np.asarray(array, dtype=np.float64).ravel().tolist()
+    flags = np.asarray(present, dtype=bool).ravel().tolist()
+    return [_number(v) if p else None for v, p in zip(values, flags, strict=True)]
+
+
+def _keep(n: int, limit: int, head: int, tail: int) -> list[int]:
+    """Indices shown along an axis of length n; -1 marks the elided middle."""
+    if n <= limit:
+        return list(range(n))
+    return [*range(head), -1, *range(n - tail, n)]
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return " × ".join(str(int(n)) for n in shape)
+
+
+def _is_summary(e: Explanation) -> tuple[bool, str]:
+    if e.elided:
+        return True, (
+            f"P has {e.patches.size} entries, more than max_entries = {e.max_entries}: this is "
+            "a summary, with every shape and a sample of the patches."
+        )
+    arrays = {"the input": e.padded, "K": e.kernels, "the output": e.output, "KP": e.products}
+    for name, array in arrays.items():
+        if array.size > 4 * e.max_entries:
+            return True, (
+                f"{name} has {array.size} entries, more than 4 × max_entries = "
+                f"{4 * e.max_entries}: this is a summary, with every shape and a sample of the "
+                "patches."
+            )
+    return False, ""
+
+
+def _box(
+    cells: Sequence[Sequence[int]], shape: Sequence[int], channels: int
+) -> tuple[list[int], list[int]] | None:
+    """The bounding box (origin, size) of ``cells`` plus a margin, within ``shape``."""
+    if not cells:
+        return None
+    for margin in (1, 0):
+        origin = [max(0, min(c[d] for c in cells) - margin) for d in range(len(shape))]
+        end = [min(n - 1, max(c[d] for c in cells) + margin) for d, n in enumerate(shape)]
+        size = [b - a + 1 for a, b in zip(origin, end, strict=True)]
+        if math.prod(size) * channels <= CROP_LIMIT * 4 and math.prod(size) <= CROP_LIMIT:
+            return origin, size
+    return None
+
+
+def _crop(
+    array: np.ndarray,
+    channels: Sequence[int],
+    cells: Sequence[Sequence[int]],
+    present: np.ndarray | None = None,
+) -> dict[str, Any] | None:
+    """The values of ``array`` (C, *frame) around ``cells``, for ``channels``."""
+    box = _box(cells, array.shape[1:], len(channels))
+    if box is None:
+        return None
+    origin, size = box
+    index = tuple(slice(a, a + n) for a, n in zip(origin, size, strict=True))
+    block = array[list(channels)][(slice(None),) + index]
+    if present is None:
+        values: list[Any] = _flat(block)
+    else:
+        values = _flat_or_none(block, np.broadcast_to(present[index], block.shape))
+    return {"origin": origin, "shape": size, "values": values}
+
+
+def _sub(matrix: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[float | str]:
+    """``matrix[rows][:, cols]`` (the -1 gaps left out), row-major."""
+    r = [i for i in rows if i >= 0]
+    c = [j for j in cols if j >= 0]
+    return _flat(matrix[np.ix_(r, c)])
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not available" if ok is None else ("same" if ok else "DIFFERENT")
+
+
+def page_data(e: Explanation) -> dict[str, Any]:
+    """Everything the page's script draws, as JSON-ready data."""
+    geometry, window = e.geometry, e.geometry.window
+    names = dim_names(window.ndim)
+    g_count = geometry.groups
+    cin, cout = geometry.in_channels_per_group, geometry.out_channels_per_group
+    k_count, positions = window.kernel_numel, e.num_positions
+    summary, reason = _is_summary(e)
+    transpose = e.kind == "conv_transpose"
+
+    if summary:
+        head = list(range(min(SAMPLE_HEAD_COLUMNS, positions)))
+        cols = head if positions - 1 in head else [*head, positions - 1]
+        groups = list(range(g_count)) if g_count <= GROUPS_LIMIT else [0, g_count - 1]
+        rows = _keep(cin * k_count, ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL)
+        filters = _keep(cout, FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL)
+        per_group = [i for i in _keep(cin, CHANNELS_LIMIT, CHANNELS_HEAD, 1) if i >= 0]
+    else:
+        cols, groups = list(range(positions)), list(range(g_count))
+        rows, filters = list(range(cin * k_count)), list(range(cout))
+        per_group = list(range(cin))
+    # The channels of the padded frame drawn: the input's (conv) or the output's (transpose),
+    # both cin per group in the geometry's terms.
+    frame_channels = [g * cin + i for g in groups for i in per_group]
+
+    data: dict[str, Any] = {
+        "kind": e.kind,
+        "title": _title(e),
+        "options": [[k, repr(v)] for k, v in e.options.items()],
+        "batch": (f"image {e.sample} of a batch of {geometry.batch}" if geometry.batch > 1 else ""),
+        "shapes": _shapes(e),
+        "formula": _formula(e),
+        "checks": [[name, _verdict(ok)] for name, ok in e.checks.items()],
+        "summary": reason if summary else None,
+        "names": list(names),
+        "ndim": window.ndim,
+        "inputShape": list(window.input_shape),
+        "paddedShape": list(window.padded_shape),
+        "padding": [list(p) for p in window.padding],
+        "kernel": list(window.kernel_size),
+        "stride": list(window.stride),
+        "dilation": list(window.dilation),
+        "outShape": list(window.output_shape),
+        "mode": window.padding_mode,
+        "modeText": _MODES.get(window.padding_mode, window.padding_mode),
+        "isPadded": window.is_padded,
+        "sources": [[int(i) for i in s] for s in e.padding_source],
+        "G": g_count,
+        "cin": cin,
+        "cout": cout,
+        "Cin": geometry.in_channels,
+        "Cout": geometry.out_channels,
+        "Kn": k_count,
+        "L": positions,
+        "groups": groups,
+        "cols": cols,
+        "rows": rows,
+        "filters": filters,
+        "frameChannels": frame_channels,
+        "bias": None if e.bias is None else _flat(e.bias),
+        "m": {
+            "P": [_sub(e.patches[g], rows, cols) for g in groups],
+            "K": [_sub(e.kernels[g], filters, rows) for g in groups],
+            "KP": [_sub(e.products[g], filters, cols) for g in groups],
+        },
+    }
+    out_filters = [g * cout + f for g in groups for f in filters if f >= 0]
+    if transpose:
+        # The frame is the uncropped output (the padded shape); the cropped cells hold nothing.
+        interior = tuple(
+            slice(b, b + n) for (b, _), n in zip(window.padding, window.input_shape, strict=True)
+        )
+        inside = np.zeros(window.padded_shape, dtype=bool)
+        inside[interior] = True
+        full = np.zeros((geometry.in_channels, *window.padded_shape))
+        full[(slice(None),) + interior] = e.output
+        data["frame"] = _frame(e, full, frame_channels, cols, summary, inside)
+        data["xin"] = None if summary else _flat(e.input)
+    else:
+        data["frame"] = _frame(e, e.padded, frame_channels, cols, summary, None)
+        out = e.output.reshape(geometry.out_channels, -1)
+        data["out"] = None if summary else _flat(out)
+        data["outS"] = _flat(out[np.ix_(out_filters, cols)])
+        data["outFilters"] = out_filters
+    if e.kind == "conv_backward":
+        data.update(_backward(e, groups, rows, filters, cols, frame_channels, summary))
+    return data
+
+
+def _frame(
+    e: Explanation,
+    array: np.ndarray,
+    channels: list[int],
+    cols: list[int],
+    summary: bool,
+    inside: np.ndarray | None,
+) -> dict[str, Any]:
+    """The padded frame's values: whole, or cropped around each sampled patch."""
+    if not summary:
+        block = array[channels]
+        if inside is None:
+            return {"values": _flat(block), "crops": None}
+        return {"values": _flat_or_none(block, np.broadcast_to(inside, block.shape)), "crops": None}
+    crops = {str(col): _crop(array, channels, e.patch_cells(col), inside) for col in cols}
+    return {"values": None, "crops": crops}
+
+
+def _backward(
+    e: Explanation,
+    groups: list[int],
+    rows: list[int],
+    filters: list[int],
+    cols: list[int],
+    channels: list[int],
+    summary: bool,
+) -> dict[str, Any]:
+    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
+    assert dy is not None and dk is not None and dp is not None and dx is not None
+    assert db is not None
+    if summary:
+        crops = {}
+        for col in cols:
+            sources = [e.source_cell(cell) for cell in e.patch_cells(col)]
+            crops[str(col)] = _crop(dx, channels, [s for s in sources if s is not None])
+        grad_input: dict[str, Any] = {"values": None, "crops": crops}
+    else:
+        grad_input = {"values": _flat(dx[channels]), "crops": None}
+    return {
+        "dm": {
+            "dY": [_sub(dy[g], filters, cols) for g in groups],
+            "dK": [_sub(dk[g], filters, rows) for g in groups],
+            "dP": [_sub(dp[g], rows, cols) for g in groups],
+        },
+        "dX": grad_input,
+        "db": _flat(db),
+    }
+
+
+def _title(e: Explanation) -> str:
+    geometry, window = e.geometry, e.geometry.window
+    names = " × ".join(dim_names(window.ndim))
+    if e.kind == "conv_transpose":
+        return (
+            f"transposed convolution of a {_shape(e.input.shape)} input to "
+            f"{_shape(e.output.shape)} (channels × {names})"
+        )
+    what = "convolution" if e.kind == "conv" else "convolution, backward pass"
+    return (
+        f"{what} of a {_shape(e.input.shape)} input (channels × {names}) with "
+        f"{geometry.out_channels} filter(s) of "
+        f"{geometry.in_channels_per_group} × {_shape(window.kernel_size)}"
+    )
+
+
+def _shapes(e: Explanation) -> list[list[str]]:
+    """Rows of the shapes table: name, shape, what the axes are."""
+    geometry, window = e.geometry, e.geometry.window
+    names = " × ".join(dim_names(window.ndim))
+    g, cin, cout = geometry.groups, geometry.in_channels_per_group, geometry.out_channels_per_group
+    k, positions = window.kernel_numel, e.num_positions
+    layout = "channels last" if geometry.channels_last else "channels first"
+    batch = "N × " if geometry.batched else ""
+    if e.kind == "conv_transpose":
+        in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
+        rows = [
+            ["input, as given", _shape(geometry.output_array_shape()), f"{in_layout} ({layout})"],
+            ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
+            ["weight", _shape(e.weight.shape), "C_in × C_out/groups × kernel"],
+            ["K", _shape(e.kernels.shape), f"groups × rows (input channel) × {cin}·{k} columns"],
+            ["X_g", _shape(e.products.shape), "groups × channels × input positions"],
+            ["Kᵀ·X", _shape(e.patches.shape), "groups × (channel, kernel offset) × positions"],
+            ["output (uncropped)", _shape((geometry.in_channels, *window.padded_shape)), ""],
+            ["output", _shape(e.output.shape), f"channels × {names}"],
+            ["output, as returned", _shape(geometry.input_array_shape()), layout],
+        ]
+        return rows
+    in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
+    rows = [
+        ["input, as given", _shape(geometry.input_array_shape()), f"{in_layout} ({layout})"],
+        ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
+    ]
+    if window.is_padded:
+        rows.append(["X padded", _shape(e.padded.shape), f"padding_mode {window.padding_mode!r}"])
+    rows += [
+        ["weight", _shape(e.weight.shape), "C_out × C_in/groups × kernel"],
+        ["P", _shape(e.patches.shape), f"{g} group(s) × {cin}·{k} rows × {positions} positions"],
+        ["K", _shape(e.kernels.shape), f"{g} group(s) × {cout} filters × {cin}·{k}"],
+        ["KP", _shape(e.products.shape), "groups × filters × positions"],
+        ["output", _shape(e.output.shape), f"filters × {names}"],
+        ["output, as returned", _shape(geometry.output_array_shape()), layout],
+    ]
+    if e.kind == "conv_backward":
+        rows += [
+            ["dY", _shape(e.products.shape), "like KP"],
+            ["dK = dY·Pᵀ", _shape(e.kernels.shape), "like K"],
+            ["dP = Kᵀ·dY", _shape(e.patches.shape), "like P"],
+            ["dX = fold(dP)", _shape(e.input.shape), "like X"],
+            ["db", _shape((geometry.out_channels,)), "one per filter"],
+        ]
+    return rows
+
+
+def _formula(e: Explanation) -> list[list[str]]:
+    """Per dim: the formula, and the same with the numbers put in."""
+    window = e.geometry.window
+    names = dim_names(window.ndim)
+    lines = []
+    if e.kind != "conv_transpose":
+        for name, terms in zip(names, e.formula(), strict=True):
+            general, numbers = format_formula(name, terms).split("\n")
+            lines.append([general.strip(), numbers.strip()])
+        return lines
+    for name, n, out, s, (b, a), d, k in zip(
+        names,
+        window.output_shape,
+        window.input_shape,
+        window.stride,
+        window.padding,
+        window.dilation,
+        window.kernel_size,
+        strict=True,
+    ):
+        extra = out - ((n - 1) * s - b - a + d * (k - 1) + 1)
+        lines.append(
+            [
+                f"{name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
+                " + dilation*(kernel - 1) + output_padding + 1",
+                f"= ({n} - 1)*{s} - {b} - {a} + {d}*({k} - 1) + {extra} + 1 = {out}",
+            ]
+        )
+    return lines
