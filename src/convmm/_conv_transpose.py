@@ -8,7 +8,7 @@ import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
 from ._engine import backward_input, backward_weight, bias_gradient, forward
-from ._geometry import ConvGeometry, conv_transpose_geometry, output_padding_for
+from ._geometry import ConvGeometry, conv_transpose_geometry, int_tuple, output_padding_for
 
 __all__ = [
     "conv_transpose",
@@ -42,13 +42,19 @@ def _geometry(
                 f"{func}: give output_size or output_padding, not both; got output_padding="
                 f"{output_padding!r} and output_size={output_size!r}"
             )
+        # The geometry at the largest output_padding allowed, for the sizes that output_size
+        # is checked against (at output_padding 0 the output may be empty yet reachable).
+        rank = max(w.ndim - 2, 0)
+        strides = int_tuple(stride, rank, func=func, name="stride", minimum=1)
+        dilations = int_tuple(dilation, rank, func=func, name="dilation", minimum=1)
+        widest = tuple(max(s, d) - 1 for s, d in zip(strides, dilations, strict=True))
         first = conv_transpose_geometry(
             x.shape,
             w.shape,
             bias_shape,
             stride=stride,
             padding=padding,
-            output_padding=0,
+            output_padding=widest,
             dilation=dilation,
             groups=groups,
             channels_last=channels_last,
@@ -140,9 +146,46 @@ def conv_transpose(
            [3., 3., 4., 4.],
            [3., 3., 4., 4.]])
     """
-    func = "convmm.conv_transpose"
+    return _transpose(
+        "convmm.conv_transpose",
+        input,
+        weight,
+        bias,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+        channels_last=channels_last,
+        output_size=output_size,
+        max_workspace_bytes=max_workspace_bytes,
+    )
+
+
+def _transpose(
+    func: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    stride: object,
+    padding: object,
+    output_padding: object,
+    dilation: object,
+    groups: object,
+    channels_last: object,
+    output_size: object,
+    max_workspace_bytes: object,
+    ndim: int | None = None,
+) -> np.ndarray:
+    """:func:`conv_transpose` with errors naming ``func``; ``ndim`` checks the weight's rank."""
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
+    if ndim is not None and w.ndim != ndim + 2:
+        raise ValueError(
+            f"{func}: weight must have {ndim + 2} dims (in_channels, out_channels/groups, "
+            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
+        )
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
     geometry = _geometry(
         x,
@@ -162,7 +205,11 @@ def conv_transpose(
     batched = x if geometry.batched else x[np.newaxis]
     y = backward_input(batched, w, geometry, dtype=dtype, budget=budget, func=func)
     if b is not None:
-        y += b.reshape(-1) if channels_last else b.reshape(-1, *([1] * geometry.window.ndim))
+        y += (
+            b.reshape(-1)
+            if geometry.channels_last
+            else b.reshape(-1, *([1] * geometry.window.ndim))
+        )
     y = y.astype(x.dtype, copy=False)
     return y if geometry.batched else y[0]
 
@@ -263,23 +310,21 @@ def conv_transpose_backward(
 def _conv_transpose_nd(
     name: str, ndim: int, input: Any, weight: Any, bias: Any, *options: Any
 ) -> np.ndarray:
-    func = f"convmm.{name}"
-    w = as_float_array(weight, func=func, name="weight")
-    if w.ndim != ndim + 2:
-        raise ValueError(
-            f"{func}: weight must have {ndim + 2} dims (in_channels, out_channels/groups, "
-            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
-        )
     stride, padding, output_padding, groups, dilation = options
-    return conv_transpose(
+    return _transpose(
+        f"convmm.{name}",
         input,
-        w,
+        weight,
         bias,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
-        groups=groups,
         dilation=dilation,
+        groups=groups,
+        channels_last=False,
+        output_size=None,
+        max_workspace_bytes=None,
+        ndim=ndim,
     )
 
 

@@ -112,6 +112,7 @@ def _plan(
     result_buffer: bool,
     budget: int,
     func: str,
+    slab_copies: int = 1,
 ) -> Plan:
     return plan_chunks(
         geometry,
@@ -121,6 +122,7 @@ def _plan(
         result_buffer=result_buffer,
         budget=budget,
         func=func,
+        slab_copies=slab_copies,
     )
 
 
@@ -251,9 +253,8 @@ def backward_input(
     shape = (batch, *spatial, cin) if geometry.channels_last else (batch, cin, *spatial)
     dx = np.zeros(shape, dtype=dtype)
     layout = _Layout(geometry)
-    plan = _plan(
-        geometry, dtype, dtype.itemsize, False, _needs_grad_buffer(dy, dtype), budget, func
-    )
+    grad_copy = _needs_grad_buffer(dy, dtype)
+    plan = _plan(geometry, dtype, dtype.itemsize, False, grad_copy, budget, func, slab_copies=2)
     buffer = np.empty(plan.patch_elements, dtype=dtype)
     grad_buffer = np.empty(plan.result_elements, dtype=dtype)
     target = grouped(dx, geometry, cin)

@@ -58,12 +58,16 @@ def plan_chunks(
     result_buffer: bool,
     budget: int,
     func: str,
+    slab_copies: int = 1,
 ) -> Plan:
     """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes.
 
     ``patches_are_input``: P is a view of the input (1x1 kernel, stride 1, no padding), so only
     the result buffer counts.  ``result_buffer``: the product is computed in a separate
     compute-dtype buffer (when the output dtype differs from the compute dtype).
+    ``slab_copies``: how many padded slabs are alive at once for a non-zero padding mode (1 for
+    the gather of an unfold; 2 for a fold, which folds the border back one dim at a time into a
+    new array).
     """
     window = geometry.window
     rows_total = window.output_shape[0]
@@ -78,7 +82,7 @@ def plan_chunks(
         result = geometry.out_channels * positions if result_buffer else 0
         slab_rows = (rows - 1) * s0 + d0 * (k0 - 1) + 1
         slab = images * geometry.in_channels * slab_rows * padded_row if gathers else 0
-        total = (patch + result) * compute_itemsize + slab * input_itemsize
+        total = (patch + result) * compute_itemsize + slab_copies * slab * input_itemsize
         return patch, result, total
 
     batch = geometry.batch

@@ -1119,6 +1119,16 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
         cell_colors=_position_colors(e, style),
         notes=["input position l in column l's colour"],
     )
+    first = [x_block]
+    thumbnails = _thumbnails_block(
+        e,
+        style,
+        "the columns one by one",
+        "column l adds into the filled cells of the output before the padding is cropped"
+        + (" (their footprint on the last two dims)" if window.ndim > 2 else ""),
+    )
+    if thumbnails is not None:
+        first.append(thumbnails)
     products = []
     for g in range(e.groups):
         tag = _tag(e, g)
@@ -1155,7 +1165,7 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     )
     return [
         [_header(e, style, title)],
-        [x_block],
+        first,
         products,
         [output, _transpose_formula_block(e, names)],
     ]
