@@ -85,6 +85,7 @@ _BAR = 0.07  # inches: the colour bars beside a heatmap
 _MAX_CHANNELS = 4  # channels drawn of a spatial array
 _MAX_SLICES = 4  # slices drawn of a 3-D (or more) spatial array
 _MAX_THUMBNAILS = 24  # patches drawn one by one
+_MAX_GROUPS = 4  # groups whose products are drawn
 
 
 def patch_color(index: int) -> RGB:
@@ -158,9 +159,6 @@ class _Style:
     number_pt: float
     max_patches: int
     elided_reason: str = ""
-
-    def color(self, index: int) -> RGB | None:
-        return patch_color(index) if index < self.max_patches else None
 
     def column_width(self, *label_sets: list[list[str]]) -> float:
         """The width of a column that must hold the widest of these labels."""
@@ -551,17 +549,17 @@ def _thumbnails_block(e: Explanation, style: _Style, title: str, note: str) -> _
     rows, cols = (1, shape[0]) if nd == 1 else (shape[-2], shape[-1])
     pad = _padding_mask(e).reshape(-1, rows, cols).all(axis=0)
     if nd == 1:
-        size = min(0.2, 5.0 / cols)
+        cw, ch = min(0.2, 5.0 / cols), 0.16
         grid_cols = 1
     else:
-        size = min(0.13, 0.8 / max(rows, cols))
+        cw = ch = min(0.13, 0.8 / max(rows, cols))
         grid_cols = min(window.output_shape[-1], count)
     grid_rows = math.ceil(count / grid_cols)
     label_pt = _SMALL_PT
     label_w = _text_width(str(count - 1), label_pt) + 0.08 if nd == 1 else 0.0
     label_h = 0.0 if nd == 1 else _line_height(label_pt)
-    pitch_x = cols * size + 0.12
-    pitch_y = rows * size + label_h + (0.06 if nd == 1 else 0.08)
+    pitch_x = cols * cw + 0.12
+    pitch_y = rows * ch + label_h + (0.06 if nd == 1 else 0.08)
     title_lines = _wrap([title], max(label_w + pitch_x * grid_cols, 2.5), _LABEL_PT)
     notes = _wrap([note], max(label_w + pitch_x * grid_cols, 2.5), _NOTE_PT)
     width = max(
@@ -582,29 +580,42 @@ def _thumbnails_block(e: Explanation, style: _Style, title: str, note: str) -> _
             py = y0 + (column // grid_cols) * pitch_y
             rgb = np.ones((rows, cols, 3))
             rgb[pad] = _PAD_FILL
+            rows_read: set[int] = set()
+            cols_read: set[int] = set()
             for cell in e.patch_cells(column):
-                r, c = (0, cell[0]) if nd == 1 else (cell[-2], cell[-1])
-                rgb[r, c] = tint(color, 0.75)
+                rows_read.add(0 if nd == 1 else cell[-2])
+                cols_read.add(cell[-1])
+            # Filled rectangles (not image pixels), so a patch stays visible however small.
+            for r0, nr in _runs(rows_read):
+                for c0, nc in _runs(cols_read):
+                    ax.add_patch(
+                        Rectangle(
+                            (px + c0 * cw, py + r0 * ch),
+                            max(nc * cw, 0.03),
+                            max(nr * ch, 0.03),
+                            facecolor=tint(color, 0.75),
+                            linewidth=0,
+                            zorder=1.5,
+                        )
+                    )
             ax.imshow(
                 rgb,
-                extent=(px, px + cols * size, py + rows * size, py),
+                extent=(px, px + cols * cw, py + rows * ch, py),
                 interpolation="nearest",
                 aspect="auto",
                 zorder=1,
             )
-            if size >= 0.08:
-                lines = [
-                    [(px + c * size, py), (px + c * size, py + rows * size)] for c in range(1, cols)
-                ]
+            if min(cw, ch) >= 0.08:
+                lines = [[(px + c * cw, py), (px + c * cw, py + rows * ch)] for c in range(1, cols)]
                 lines += [
-                    [(px, py + r * size), (px + cols * size, py + r * size)] for r in range(1, rows)
+                    [(px, py + r * ch), (px + cols * cw, py + r * ch)] for r in range(1, rows)
                 ]
                 ax.add_collection(LineCollection(lines, colors="#c8c8c8", linewidths=0.5, zorder=2))
             ax.add_patch(
                 Rectangle(
                     (px, py),
-                    cols * size,
-                    rows * size,
+                    cols * cw,
+                    rows * ch,
                     fill=False,
                     edgecolor=color,
                     linewidth=1.2,
@@ -619,7 +630,7 @@ def _thumbnails_block(e: Explanation, style: _Style, title: str, note: str) -> _
                 _text(
                     ax,
                     px - 0.08,
-                    py + size / 2,
+                    py + ch / 2,
                     label,
                     label_pt,
                     ha="right",
@@ -630,8 +641,8 @@ def _thumbnails_block(e: Explanation, style: _Style, title: str, note: str) -> _
             else:
                 _text(
                     ax,
-                    px + cols * size / 2,
-                    py + rows * size + 0.02,
+                    px + cols * cw / 2,
+                    py + rows * ch + 0.02,
                     label,
                     label_pt,
                     ha="center",
@@ -916,7 +927,7 @@ def _conv_products(e: Explanation, style: _Style) -> list[_Block]:
     cin, cout = e.geometry.in_channels_per_group, e.geometry.out_channels_per_group
     colors = _column_colors(e, style)
     blocks = []
-    for g in range(e.groups):
+    for g in range(min(e.groups, _MAX_GROUPS)):
         tag = _tag(e, g)
         rows = e.patches.shape[1]
         channels = f" (channels {g * cin}..{(g + 1) * cin - 1})" if e.groups > 1 else ""
@@ -937,6 +948,24 @@ def _conv_products(e: Explanation, style: _Style) -> list[_Block]:
             )
         )
     return blocks
+
+
+def _groups_note(e: Explanation) -> list[_Block]:
+    """A note when only the first groups' products are drawn."""
+    if e.groups <= _MAX_GROUPS:
+        return []
+    return [
+        _text_block(
+            [
+                (
+                    f"groups {_MAX_GROUPS}..{e.groups - 1} (of {e.groups}) are not drawn: "
+                    "each is the same product on its own channels",
+                    _NOTE_PT,
+                    "normal",
+                )
+            ]
+        )
+    ]
 
 
 def _output_block(e: Explanation, style: _Style, names: tuple[str, ...]) -> _Block:
@@ -1014,7 +1043,7 @@ def _conv_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     rows = [
         [_header(e, style, title)],
         first,
-        _conv_products(e, style),
+        _conv_products(e, style) + _groups_note(e),
         [_output_block(e, style, names), _formula_block(e, names)],
     ]
     if e.kind == "conv_backward":
@@ -1041,7 +1070,7 @@ def _backward_rows(e: Explanation, style: _Style, names: tuple[str, ...]) -> lis
         ]
     )
     rows: list[list[_Block]] = [[intro]]
-    for g in range(e.groups):
+    for g in range(min(e.groups, _MAX_GROUPS)):
         tag = _tag(e, g)
         n_rows = e.patches.shape[1]
         row_labels = _row_labels(e, g, n_rows)
@@ -1097,14 +1126,14 @@ def _backward_rows(e: Explanation, style: _Style, names: tuple[str, ...]) -> lis
         outlines=_outlines(e, style),
         notes=notes,
     )
-    rows.append([dx_block])
+    rows.append(_groups_note(e) + [dx_block])
     return rows
 
 
 def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     geometry, window = e.geometry, e.geometry.window
     names = dim_names(window.ndim)
-    cg, cog = geometry.in_channels_per_group, geometry.out_channels_per_group
+    cog = geometry.out_channels_per_group
     colors = _column_colors(e, style)
     title = (
         f"convmm explain: transposed convolution of a {_shape(e.input.shape)} input to "
@@ -1130,7 +1159,7 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     if thumbnails is not None:
         first.append(thumbnails)
     products = []
-    for g in range(e.groups):
+    for g in range(min(e.groups, _MAX_GROUPS)):
         tag = _tag(e, g)
         kt = e.kernels[g].T
         products.append(
@@ -1147,7 +1176,6 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
                 column_headers=True,
             )
         )
-    del cg
     padded = window.is_padded
     notes = ["column l of Kᵀ·X is added onto the cells outlined in its colour"]
     if padded:
@@ -1166,7 +1194,7 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     return [
         [_header(e, style, title)],
         first,
-        products,
+        products + _groups_note(e),
         [output, _transpose_formula_block(e, names)],
     ]
 

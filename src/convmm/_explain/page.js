@@ -25,16 +25,36 @@ function fmt(v) {
   if (Number.isNaN(v)) return "nan";
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   if (Number.isInteger(v) && Math.abs(v) < 1e21) return v === 0 ? "0" : String(v);
-  var parts = v.toExponential(3).split("e");
-  var exp = parseInt(parts[1], 10);
+  var r = significant4(Math.abs(v));
+  var digits = r[0];
+  var exp = r[1];
+  var sign = v < 0 ? "-" : "";
   if (exp < -4 || exp >= 4) {
-    var mant = parts[0].replace(/0+$/, "").replace(/\.$/, "");
+    var mant = (digits.charAt(0) + "." + digits.slice(1)).replace(/0+$/, "").replace(/\.$/, "");
     var a = Math.abs(exp);
-    return mant + "e" + (exp < 0 ? "-" : "+") + (a < 10 ? "0" : "") + a;
+    return sign + mant + "e" + (exp < 0 ? "-" : "+") + (a < 10 ? "0" : "") + a;
   }
-  var s = v.toFixed(3 - exp);
-  if (s.indexOf(".") >= 0) s = s.replace(/0+$/, "").replace(/\.$/, "");
-  return s;
+  var s = exp >= 0
+    ? digits.slice(0, exp + 1) + "." + digits.slice(exp + 1)
+    : "0." + "0".repeat(-exp - 1) + digits;
+  return sign + s.replace(/0+$/, "").replace(/\.$/, "");
+}
+
+// The first 4 significant digits of a > 0 and its decimal exponent, rounded half to even as
+// Python does (toExponential(99) gives the exact leading digits; JS itself rounds ties up).
+function significant4(a) {
+  var parts = a.toExponential(99).split("e");
+  var digits = parts[0].replace(".", "");
+  var exp = parseInt(parts[1], 10);
+  var head = parseInt(digits.slice(0, 4), 10);
+  var next = digits.charAt(4);
+  var tail = /[1-9]/.test(digits.slice(5));
+  if (next > "5" || (next === "5" && (tail || head % 2 === 1))) head += 1;
+  if (head === 10000) {
+    head = 1000;
+    exp += 1;
+  }
+  return [String(head), exp];
 }
 
 function times(a, b) {
@@ -228,30 +248,26 @@ function matrix(parent, o) {
 }
 
 // A spatial array per channel (a padded frame, the output, dX): 1-D as one row, 2-D as a grid,
-// 3-D and up slice by slice along the leading dims.  Whole, or a crop around one patch.
+// 3-D and up slice by slice along the leading dims.  Whole, or (in a summary) one crop around
+// each sampled patch: the crops are stacked in one grid cell and only the selected one is
+// visible, so that changing the patch never moves the rest of the page under the mouse.
 function Frame(o) {
   this.o = o;
-  this.host = el("div", "cmx-row");
-  this.keys = [];
+  this.host = el("div", SUMMARY && !o.data.values ? "cmx-stack" : "cmx-row");
+  this.cells = {};
   this.column = null;
+  this.layers = {};
 }
-Frame.prototype.draw = function (crop) {
+Frame.prototype.drawInto = function (parent, crop) {
   var o = this.o;
-  var self = this;
-  this.host.textContent = "";
-  this.keys.forEach(function (k) { reg.delete(k); });
-  this.keys = [];
-  if (!crop) {
-    add(this.host, el("p", "cmx-note", "(the patch spans too many cells to draw here)"));
-    return;
-  }
+  var cells = {};
   var shape = crop.shape;
   var nd = shape.length;
   var n = prod(shape);
   var lead = nd > 2 ? shape.slice(0, nd - 2) : [];
   var plane = nd >= 2 ? shape.slice(nd - 2) : [1, shape[0]];
   o.channels.forEach(function (c, ci) {
-    var blk = add(self.host, el("div", "cmx-block"));
+    var blk = add(parent, el("div", "cmx-block"));
     var label = o.label(c);
     caption(blk, label[0], label[1]);
     var row = lead.length ? add(blk, el("div", "cmx-row")) : blk;
@@ -273,30 +289,53 @@ Frame.prototype.draw = function (crop) {
           var cls = o.cls ? o.cls(cell) : "";
           if (cls) td.className = cls;
           td.title = o.title(c, cell, v);
-          var k = o.cell(td, c, cell);
-          put(k, td);
-          self.keys.push(k);
+          cells[o.cell(td, c, cell)] = td;
         }
       }
     }
   });
+  return cells;
 };
-// Whole: draw once.  Cropped: draw the crop around column l (when it changes).
+Frame.prototype.register = function (cells) {
+  Object.keys(this.cells).forEach(function (k) { reg.delete(k); });
+  this.cells = cells;
+  Object.keys(cells).forEach(function (k) { put(k, cells[k]); });
+};
+// Whole: draw once.  Cropped: draw every crop once, then show the one around column l.
 Frame.prototype.show = function (l) {
-  var data = this.o.data;
-  if (data.values) {
+  var self = this;
+  var o = this.o;
+  if (o.data.values) {
     if (this.column === null) {
       this.column = -1;
-      this.draw({ origin: this.o.shape.map(function () { return 0; }), shape: this.o.shape, values: data.values });
+      var whole = { origin: o.shape.map(function () { return 0; }), shape: o.shape, values: o.data.values };
+      this.register(this.drawInto(this.host, whole));
     }
     return;
   }
-  if (this.column === l) return;
+  if (this.column === null) {
+    cols.forEach(function (c) {
+      var layer = add(self.host, el("div", "cmx-layer"));
+      var crop = o.data.crops[String(c)];
+      add(layer, el("p", "cmx-note", o.cropText(c, crop)));
+      var row = add(layer, el("div", "cmx-row"));
+      self.layers[c] = { el: layer, cells: crop ? self.drawInto(row, crop) : {} };
+    });
+  }
+  if (this.column === l || !(l in this.layers)) return;
+  if (this.column !== null && this.column in this.layers) this.layers[this.column].el.classList.remove("on");
   this.column = l;
-  var crop = data.crops[String(l)];
-  this.draw(crop);
-  if (this.o.onCrop) this.o.onCrop(l, crop);
+  this.layers[l].el.classList.add("on");
+  this.register(this.layers[l].cells);
 };
+function cropText(what, shape, suffix) {
+  return function (l, crop) {
+    if (!crop) return "Around " + what + " " + l + ": the patch spans too many cells to draw here.";
+    return "Around " + what + " " + l + ": cells " + crop.origin.map(function (a, d) {
+      return "[" + a + ".." + (a + crop.shape[d] - 1) + "]";
+    }).join(" × ") + " of " + shape.join(" × ") + suffix + ".";
+  };
+}
 
 // ---- the page --------------------------------------------------------------------------------
 
@@ -386,16 +425,8 @@ function inputFrame(parent) {
       if (isPadding(cell)) td.setAttribute("data-padding", D.mode);
       return "input|" + c + "|" + key(cell);
     },
-    onCrop: function (l, crop) {
-      cropNote.textContent = crop
-        ? "Around patch " + l + ": padded cells " + crop.origin.map(function (a, d) {
-          return "[" + a + ".." + (a + crop.shape[d] - 1) + "]";
-        }).join(" × ") + " of " + D.paddedShape.join(" × ") + "."
-        : "";
-    },
+    cropText: cropText("patch", D.paddedShape, " (padded)"),
   });
-  var cropNote = el("p", "cmx-note");
-  if (SUMMARY) add(parent, cropNote);
   if (inGroupChannels < D.Cin) {
     para(parent, "Showing channels " + D.frameChannels.join(", ") + " of " + D.Cin +
       "; every channel of a group is read at the same cells.", "cmx-note");
@@ -620,6 +651,7 @@ function buildBackward(n) {
     shape: D.inputShape,
     data: D.dX,
     label: function (c) { return ["dX, channel " + c, ""]; },
+    cropText: cropText("patch", D.inputShape, ""),
     slice: function (d, i) { return D.names[d] + "=" + i; },
     title: function (c, cell) { return "dX[" + c + ", " + cell.join(", ") + "]"; },
     cell: function (td, c, cell) {
@@ -689,8 +721,6 @@ function buildTranspose() {
     (D.bias ? "; then the bias is added" : "") + ".");
   legend(s4, (D.isPadded ? [["crop", "cropped: computed, then dropped"]] : []).concat(
     [["hl", "the output cells the selected column adds into"]]));
-  var cropNote = el("p", "cmx-note");
-  if (SUMMARY) add(s4, cropNote);
   var fr = new Frame({
     channels: D.frameChannels,
     shape: D.paddedShape,
@@ -710,11 +740,7 @@ function buildTranspose() {
       if (isPadding(cell)) td.setAttribute("data-cropped", "1");
       return "out|" + c + "|" + key(cell);
     },
-    onCrop: function (l, crop) {
-      cropNote.textContent = crop ? "Around column " + l + ": uncropped cells " +
-        crop.origin.map(function (a, d) { return "[" + a + ".." + (a + crop.shape[d] - 1) + "]"; }).join(" × ") +
-        " of " + D.paddedShape.join(" × ") + "." : "";
-    },
+    cropText: cropText("column", D.paddedShape, " (uncropped)"),
   });
   if (D.frameChannels.length < D.Cin) {
     para(s4, "Showing output channels " + D.frameChannels.join(", ") + " of " + D.Cin + ".", "cmx-note");

@@ -41,8 +41,8 @@ FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL = 8, 6, 2
 GROUPS_LIMIT = 2
 #: Channels of a group drawn around the sampled patches, at most (the first and the last).
 CHANNELS_LIMIT, CHANNELS_HEAD = 4, 3
-#: Cells of one channel drawn around one sampled patch, at most.
-CROP_LIMIT = 1024
+#: Cells drawn around one sampled patch, at most, over all the channels shown.
+CROP_BUDGET = 640
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
@@ -175,19 +175,15 @@ def _is_summary(e: Explanation) -> tuple[bool, str]:
     return False, ""
 
 
-def _box(
-    cells: Sequence[Sequence[int]], shape: Sequence[int], channels: int
-) -> tuple[list[int], list[int]] | None:
-    """The bounding box (origin, size) of ``cells`` plus a margin, within ``shape``."""
-    if not cells:
-        return None
+def _box(cells: Sequence[Sequence[int]], shape: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The bounding box (origin, size) of ``cells``, plus a margin of one cell if it fits."""
     for margin in (1, 0):
         origin = [max(0, min(c[d] for c in cells) - margin) for d in range(len(shape))]
         end = [min(n - 1, max(c[d] for c in cells) + margin) for d, n in enumerate(shape)]
         size = [b - a + 1 for a, b in zip(origin, end, strict=True)]
-        if math.prod(size) * channels <= CROP_LIMIT * 4 and math.prod(size) <= CROP_LIMIT:
-            return origin, size
-    return None
+        if math.prod(size) <= CROP_BUDGET:
+            break
+    return origin, size
 
 
 def _crop(
@@ -196,11 +192,15 @@ def _crop(
     cells: Sequence[Sequence[int]],
     present: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
-    """The values of ``array`` (C, *frame) around ``cells``, for ``channels``."""
-    box = _box(cells, array.shape[1:], len(channels))
-    if box is None:
+    """The values of ``array`` (C, *frame) around ``cells``, for ``channels``.
+
+    None when there are no cells, or more than ``CROP_BUDGET`` values to draw.
+    """
+    if not cells:
         return None
-    origin, size = box
+    origin, size = _box(cells, array.shape[1:])
+    if math.prod(size) * len(channels) > CROP_BUDGET:
+        return None
     index = tuple(slice(a, a + n) for a, n in zip(origin, size, strict=True))
     block = array[list(channels)][(slice(None),) + index]
     if present is None:
@@ -238,6 +238,10 @@ def page_data(e: Explanation) -> dict[str, Any]:
         rows = _keep(cin * k_count, ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL)
         filters = _keep(cout, FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL)
         per_group = [i for i in _keep(cin, CHANNELS_LIMIT, CHANNELS_HEAD, 1) if i >= 0]
+        # As many channels as the crops' budget allows (one per group at least).
+        largest = max(math.prod(_box(e.patch_cells(c), window.padded_shape)[1]) for c in cols)
+        allowed = max(1, CROP_BUDGET // (largest * len(groups)))
+        per_group = per_group[:allowed]
     else:
         cols, groups = list(range(positions)), list(range(g_count))
         rows, filters = list(range(cin * k_count)), list(range(cout))

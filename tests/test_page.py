@@ -1,0 +1,619 @@
+"""The interactive page of ``convmm explain``: its data, self-containment, and in a browser.
+
+The browser tests drive Debian's Chromium (``/usr/bin/chromium``) with Playwright; they never
+download a browser, and they fail (not skip) when Chromium is missing.  Screenshots go to
+``test-artifacts/`` (ignored by git); the 'bigger' seed example's screenshot is also written to
+``docs/explain-page.png`` for the README, on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import convmm
+from convmm._explain.page import page_data, render_page, render_pages, script_json
+from convmm.examples import SEED_EXAMPLES
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "page"
+DOCS_SCREENSHOT = ROOT / "docs" / "explain-page.png"
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+MAX_PAGE_BYTES = 300_000
+
+# A few examples only: every one loads a page in the browser.  Never more than the profile.
+FEW = settings(max_examples=min(10, settings().max_examples))
+
+
+def _seed(name: str) -> convmm.Explanation:
+    example = next(e for e in SEED_EXAMPLES if e.name == name)
+    return convmm.explain(example.input, example.weight, **example.options)
+
+
+def _fmt(value: float) -> str:
+    """The page's number format: integers whole, anything else as Python's ``%.4g``."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def _key(cell: tuple[int, ...]) -> str:
+    return ",".join(map(str, cell))
+
+
+class _Collector(HTMLParser):
+    """Every start tag with its attributes, and the text of each JSON data script."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.json_blocks: list[str] = []
+        self._in_json = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.append((tag, values))
+        self._in_json = tag == "script" and values.get("type") == "application/json"
+        if self._in_json:
+            self.json_blocks.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_json = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_json:
+            self.json_blocks[-1] += data
+
+
+def _parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    collector.close()
+    return collector
+
+
+def _embedded(html: str) -> dict[str, Any]:
+    blocks = _parse(html).json_blocks
+    assert len(blocks) == 1
+    data: dict[str, Any] = json.loads(blocks[0])
+    return data
+
+
+# ---- (a) the numbers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", SEED_EXAMPLES, ids=lambda e: e.name)
+def test_seed_numbers_are_in_the_embedded_data(example: Any) -> None:
+    e = convmm.explain(example.input, example.weight, **example.options)
+    html = render_page(e)
+    data = _embedded(html)
+    assert data["summary"] is None
+    for g in range(e.groups):
+        assert data["m"]["P"][g] == e.patches[g].ravel().tolist()
+        assert data["m"]["K"][g] == e.kernels[g].ravel().tolist()
+        assert data["m"]["KP"][g] == e.products[g].ravel().tolist()
+    assert data["out"] == e.output.ravel().tolist()
+    assert data["frame"]["values"] == e.padded.ravel().tolist()
+    assert data["cols"] == list(range(e.num_positions))
+    assert [c[1] for c in data["checks"]] == ["same", "same", "same"]
+    # The formula with the user's numbers substituted, per dim.
+    for (_, numbers), terms in zip(data["formula"], e.formula(), strict=True):
+        assert numbers.endswith(f"= {terms.output}")
+        assert f"({terms.input} + {terms.pad_before} + {terms.pad_after}" in numbers
+
+
+def test_json_cannot_break_out_of_its_script() -> None:
+    text = script_json({"a": "</script><script>alert(1)</script>", "b": "&<>", "c": [1.5, -2]})
+    assert "</" not in text and "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {
+        "a": "</script><script>alert(1)</script>",
+        "b": "&<>",
+        "c": [1.5, -2],
+    }
+
+
+def test_non_finite_numbers_survive_the_json() -> None:
+    x = np.array([[[1.0, np.nan, np.inf, -np.inf, 2.0]]])
+    data = page_data(convmm.explain(x, np.ones((1, 1, 1))))
+    assert data["m"]["P"][0] == [1.0, "nan", "inf", "-inf", 2.0]
+    json.loads(script_json(data))  # strict JSON: no NaN literals
+
+
+# ---- (b) self-contained -------------------------------------------------------------------------
+
+
+@cache
+def _all_pages() -> dict[str, str]:
+    rng = np.random.default_rng(1)
+    pages = {f"seed-{e.name}": render_page(_seed(e.name)) for e in SEED_EXAMPLES}
+    pages["inline"] = render_page(_seed("small"), inline=True)
+    pages["transpose"] = render_page(
+        convmm.explain_transpose(rng.standard_normal((2, 3, 3)), np.ones((2, 1, 3, 3)), stride=2)
+    )
+    pages["several"] = render_pages([_seed("small"), _seed("1d")], ["small", "1d"], title="two")
+    return pages
+
+
+@pytest.mark.parametrize("name", list(_all_pages()))
+def test_page_has_no_external_reference(name: str) -> None:
+    html = _all_pages()[name]
+    assert "http://" not in html and "https://" not in html
+    for tag, attrs in _parse(html).tags:
+        assert tag not in ("link", "iframe", "object", "embed", "base"), tag
+        if tag == "script":
+            assert "src" not in attrs, attrs
+        for attr in ("src", "href", "srcset", "action", "data"):
+            value = (attrs.get(attr) or "").strip().lower()
+            assert not value.startswith(("http:", "https:", "//", "ftp:")), (tag, attrs)
+            if value and attr != "data":
+                assert value.startswith(("#", "data:")), (tag, attrs)
+    assert not re.search(r"url\(\s*['\"]?(?!data:)", html), "CSS must not load anything"
+    assert not re.search(r"@import", html)
+
+
+def test_inline_fragment_is_a_fragment_with_unique_ids() -> None:
+    e = _seed("small")
+    one, two = render_page(e, inline=True), render_page(e, inline=True)
+    for fragment in (one, two):
+        assert "<html" not in fragment and "<head" not in fragment and "<body" not in fragment
+    ids_one = {a["id"] for _, a in _parse(one).tags if a.get("id")}
+    ids_two = {a["id"] for _, a in _parse(two).tags if a.get("id")}
+    assert ids_one and not ids_one & ids_two
+    assert e._repr_html_().startswith('<div class="cmx"')
+
+
+# ---- (c) in the browser -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, or None when it is missing (each test then fails)."""
+    if not os.path.exists(CHROMIUM):
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class Page:
+    """A loaded page, with the errors it logged and the requests it made."""
+
+    def __init__(self, browser: Any, html: str, name: str, viewport: dict[str, int]) -> None:
+        if browser is None:
+            pytest.fail(
+                f"{CHROMIUM} is missing: the page's browser tests need Debian's Chromium; "
+                "run `apt-get install chromium` (CI installs it)",
+                pytrace=False,
+            )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.path = ARTIFACTS / f"{name}.html"
+        self.path.write_text(html, encoding="utf-8")
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page = browser.new_page(viewport=viewport)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(self.path.as_uri())
+        self.page.wait_for_selector(".cmx[data-drawn='1']", timeout=10_000)
+        assert not self.errors, self.errors
+        assert all(u == self.path.as_uri() or u.startswith("data:") for u in self.requests), (
+            self.requests
+        )
+
+    def close(self) -> None:
+        assert not self.errors, self.errors
+        self.page.close()
+
+    def hover(self, selector: str) -> None:
+        self.page.hover(selector)
+
+    def highlighted(self) -> dict[str, Any]:
+        return dict(
+            self.page.evaluate(
+                """() => {
+              const q = (s) => Array.from(document.querySelectorAll(s));
+              const at = (e) => [+e.dataset.group, +e.dataset.row, +e.dataset.col];
+              const sel = document.querySelector("[data-role=selected]");
+              return {
+                input: q("[data-role=input].hl").map((e) => [+e.dataset.channel, e.dataset.cell]),
+                out: q("[data-role=out].hl").map((e) => e.dataset.channel !== undefined
+                    ? [+e.dataset.channel, e.dataset.cell] : [+e.dataset.filter, +e.dataset.pos]),
+                P: q("[data-role=P].hl").map(at),
+                K: q("[data-role=K].hl").map(at),
+                dP: q("[data-role=dP].hl").map(at),
+                dY: q("[data-role=dY].hl").map(at),
+                column: +sel.dataset.column,
+                filter: sel.dataset.filter === "" ? null : +sel.dataset.filter,
+              };
+            }"""
+            )
+        )
+
+    def cells(self, role: str, *attrs: str) -> dict[tuple[Any, ...], str]:
+        rows = self.page.evaluate(
+            """([role, attrs]) => Array.from(document.querySelectorAll(`[data-role="${role}"]`))
+                .map((e) => [attrs.map((a) => e.getAttribute(a)), e.textContent])""",
+            [role, list(attrs)],
+        )
+        return {tuple(_number(v) for v in key): text for key, text in rows}
+
+    def scroll_width(self) -> int:
+        return int(self.page.evaluate("document.documentElement.scrollWidth"))
+
+    def screenshot(self, path: Path, full_page: bool = True) -> None:
+        self.page.mouse.move(1, 1)
+        self.page.evaluate("window.scrollTo(0, 0)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
+
+
+def _number(text: str | None) -> Any:
+    return int(text) if text is not None and re.fullmatch(r"-?\d+", text) else text
+
+
+def _expected_read(
+    e: convmm.Explanation, f: int, column: int, channels: list[int] | None = None
+) -> set[Any]:
+    """The input cells output (f, column) reads: its patch_cells, in each channel of its group."""
+    g = f // e.geometry.out_channels_per_group
+    cin = e.geometry.in_channels_per_group
+    return {
+        (c, _key(cell))
+        for c in range(g * cin, (g + 1) * cin)
+        if channels is None or c in channels
+        for cell in e.patch_cells(column)
+    }
+
+
+def _check_output_hover(page: Page, e: convmm.Explanation, f: int, column: int) -> None:
+    """Hover output (f, column): exactly its patch, its P column and its K row light up."""
+    data = page_data(e)
+    cout = e.geometry.out_channels_per_group
+    g, row = divmod(f, cout)
+    rows = [r for r in data["rows"] if r >= 0]
+    page.hover(f'[data-role="out"][data-filter="{f}"][data-pos="{column}"]')
+    state = page.highlighted()
+    assert state["column"] == column and state["filter"] == f
+    assert {tuple(x) for x in state["input"]} == _expected_read(e, f, column, data["frameChannels"])
+    assert {tuple(x) for x in state["P"]} == {(g, r, column) for r in rows}
+    assert {tuple(x) for x in state["K"]} == {(g, row, r) for r in rows}
+
+
+@pytest.mark.parametrize("example", SEED_EXAMPLES, ids=lambda e: e.name)
+def test_seed_page_in_the_browser(browser: Any, example: Any) -> None:
+    e = convmm.explain(example.input, example.weight, **example.options)
+    page = Page(browser, render_page(e), f"seed-{example.name}", LAPTOP)
+    # Every number of P, K, KP and the output is drawn, where the model has it.
+    p_cells = page.cells("P", "data-group", "data-row", "data-col")
+    assert p_cells == {(g, r, c): _fmt(v) for (g, r, c), v in np.ndenumerate(e.patches)}
+    k_cells = page.cells("K", "data-group", "data-row", "data-col")
+    assert k_cells == {(g, f, r): _fmt(v) for (g, f, r), v in np.ndenumerate(e.kernels)}
+    kp_cells = page.cells("KP", "data-group", "data-row", "data-col")
+    assert kp_cells == {(g, f, c): _fmt(v) for (g, f, c), v in np.ndenumerate(e.products)}
+    out = e.output.reshape(e.output.shape[0], -1)
+    out_cells = page.cells("out", "data-filter", "data-pos")
+    assert out_cells == {(f, c): _fmt(v) for (f, c), v in np.ndenumerate(out)}
+    # The selected patch, for scripts and tests: a stable id and data attributes.
+    assert page.page.get_attribute("#cmx-selected", "data-column") == "0"
+
+    last = e.num_positions - 1
+    f = e.geometry.out_channels - 1
+    _check_output_hover(page, e, f, last)
+    _check_output_hover(page, e, 0, 1)
+    # The dot product under the matrices sums to the output value.
+    terms = page.page.inner_text("[data-role=terms-KP]")
+    assert terms.rstrip().endswith(f"= {_fmt(out[0, 1])}")
+    assert terms.count("×") == e.kernels.shape[2]
+
+    # The arrow keys step through the patches; the highlights follow.
+    page.page.keyboard.press("ArrowRight")
+    state = page.highlighted()
+    assert state["column"] == 2
+    assert {tuple(x) for x in state["P"]} == {(0, r, 2) for r in range(e.patches.shape[1])}
+    assert {tuple(x) for x in state["input"]} == _expected_read(e, 0, 2)
+    page.page.keyboard.press("ArrowLeft")
+    page.page.keyboard.press("ArrowLeft")
+    state = page.highlighted()
+    assert state["column"] == 0
+    assert {tuple(x) for x in state["input"]} == _expected_read(e, 0, 0)
+    page.page.keyboard.press("ArrowLeft")  # stays at the first patch
+    assert page.highlighted()["column"] == 0
+    page.page.click("[data-action=next]")
+    assert page.highlighted()["column"] == 1
+    page.page.click("[data-action=prev]")
+    assert page.highlighted()["column"] == 0
+
+    # Hovering a P column selects that patch.
+    page.hover(f'[data-role="P-col"][data-group="0"][data-col="{last}"]')
+    assert {tuple(x) for x in page.highlighted()["input"]} == _expected_read(e, 0, last)
+
+    # The channels-last view: the same numbers, one row per position.
+    page.page.click("[data-action=channels-last]")
+    cl_cells = page.cells("out-cl", "data-filter", "data-pos")
+    assert cl_cells == out_cells
+    page.screenshot(ARTIFACTS / f"seed-{example.name}-1280.png")
+    if example.name == "bigger":
+        page.page.click("[data-action=channels-last]")
+        page.page.click('[data-role="out"][data-filter="1"][data-pos="4"]')
+        page.screenshot(DOCS_SCREENSHOT)
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["small", "bigger", "1d", "transpose", "backward", "big"])
+def test_phone_width_has_no_page_level_overflow(browser: Any, name: str) -> None:
+    rng = np.random.default_rng(2)
+    if name == "transpose":
+        e = convmm.explain_transpose(rng.standard_normal((1, 4, 3, 3)), np.ones((4, 2, 3, 3)))
+    elif name == "backward":
+        x = np.arange(1.0, 49.0).reshape(1, 3, 4, 4)
+        e = convmm.explain_backward(np.ones((1, 5, 4, 4)), x, np.ones((5, 3, 3, 3)), padding=1)
+    elif name == "big":
+        e = convmm.explain(rng.standard_normal((1, 8, 32, 32)), rng.standard_normal((16, 8, 3, 3)))
+    else:
+        e = _seed(name)
+    page = Page(browser, render_page(e), f"phone-{name}", PHONE)
+    assert page.scroll_width() <= PHONE["width"]
+    # Hovering still works at that width (the matrices scroll in their own boxes).
+    state = page.highlighted()
+    assert state["P"] or state["input"]
+    page.screenshot(ARTIFACTS / f"{name}-375.png")
+    page.close()
+
+
+def test_big_convolution_is_summarised(browser: Any) -> None:
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 16, 64, 64)), rng.standard_normal((32, 16, 3, 3))
+    e = convmm.explain(x, w, padding=1)
+    assert e.elided
+    html = render_page(e)
+    assert len(html.encode()) < MAX_PAGE_BYTES
+    data = _embedded(html)
+    last = e.num_positions - 1
+    assert data["summary"] and data["cols"] == [0, 1, 2, 3, last]
+    page = Page(browser, html, "big", LAPTOP)
+    assert page.page.evaluate("document.querySelectorAll('td').length") < 5000
+    assert "summary" in page.page.inner_text("[data-role=summary]")
+    _check_output_hover(page, e, 0, 0)
+    _check_output_hover(page, e, 31, last)
+    page.page.mouse.move(1, 1)  # back to the pinned patch, the first
+    assert page.highlighted()["column"] == 0
+    for expected in (1, 2, 3, last, last):
+        page.page.keyboard.press("ArrowRight")
+        assert page.highlighted()["column"] == expected
+    state = page.highlighted()
+    assert {tuple(v) for v in state["input"]} == _expected_read(e, 0, last, data["frameChannels"])
+    page.screenshot(ARTIFACTS / "big-1280.png", full_page=False)
+    page.close()
+
+
+def test_transpose_page(browser: Any) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(-3, 4, (1, 4, 2, 3)).astype(float)
+    w = rng.integers(-2, 3, (4, 1, 3, 2)).astype(float)
+    e = convmm.explain_transpose(x, w, np.array([0.5, -1.0]), stride=(2, 1), padding=1, groups=2)
+    page = Page(browser, render_page(e), "transpose", LAPTOP)
+    cin, kn = e.geometry.in_channels_per_group, e.geometry.window.kernel_numel
+    for g in range(2):
+        for column in (0, e.num_positions - 1):
+            page.hover(f'[data-role="P-col"][data-group="{g}"][data-col="{column}"]')
+            state = page.highlighted()
+            assert state["column"] == column
+            expected = {
+                (c, _key(cell))
+                for c in range(g * cin, (g + 1) * cin)
+                for cell in e.patch_cells(column)
+                if not e.is_padding(cell)
+            }
+            assert {tuple(v) for v in state["out"]} == expected
+            assert {tuple(v) for v in state["P"]} == {(g, r, column) for r in range(cin * kn)}
+    # An output cell: all the columns that add into it.
+    window = e.geometry.window
+    corner = tuple(n - 1 for n in window.input_shape)
+    for c, cell in ((0, (0, 0)), (1, corner), (0, (1, 1))):
+        padded = tuple(i + b for i, (b, _) in zip(cell, window.padding, strict=True))
+        page.hover(f'[data-role="out"][data-channel="{c}"][data-cell="{_key(padded)}"]')
+        g, local = divmod(c, cin)
+        expected_p = {
+            (g, local * kn + k, column)
+            for column in range(e.num_positions)
+            for k, read in enumerate(e.patch_cells(column))
+            if read == padded
+        }
+        assert {tuple(v) for v in page.highlighted()["P"]} == expected_p
+        terms = page.page.inner_text("[data-role=terms-out]")
+        assert terms.rstrip().endswith(f"= {_fmt(e.output[(c, *cell)])}")
+    page.page.mouse.move(1, 1)  # back to the pinned column, the first
+    page.page.keyboard.press("ArrowRight")
+    assert page.highlighted()["column"] == 1
+    page.screenshot(ARTIFACTS / "transpose-1280.png")
+    page.close()
+
+
+def test_backward_page(browser: Any) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (1, 2, 4, 5)).astype(float)
+    w = rng.integers(-2, 3, (3, 2, 2, 3)).astype(float)
+    options: dict[str, Any] = {"padding": 1, "stride": (1, 2), "padding_mode": "reflect"}
+    dy = rng.integers(-2, 3, convmm.conv(x, w, **options).shape).astype(float)
+    e = convmm.explain_backward(dy, x, w, **options)
+    assert e.grad_patches is not None and e.grad_input is not None
+    page = Page(browser, render_page(e), "backward", LAPTOP)
+    _check_output_hover(page, e, 2, e.num_positions - 1)
+    # dX: the entries of dP folded into a cell, the padding folded back onto what it copied.
+    kn = e.geometry.window.kernel_numel
+    for c, cell in ((0, (0, 0)), (1, (3, 4)), (1, (1, 2))):
+        page.hover(f'[data-role="dX"][data-channel="{c}"][data-cell="{_key(cell)}"]')
+        expected = {
+            (0, c * kn + k, column)
+            for column in range(e.num_positions)
+            for k, read in enumerate(e.patch_cells(column))
+            if e.source_cell(read) == cell
+        }
+        assert {tuple(v) for v in page.highlighted()["dP"]} == expected
+        total = sum(e.grad_patches[g, r, column] for g, r, column in expected)
+        assert np.isclose(total, e.grad_input[(c, *cell)])
+        terms = page.page.inner_text("[data-role=terms-dX]")
+        assert terms.rstrip().endswith(f"= {_fmt(e.grad_input[(c, *cell)])}")
+    page.screenshot(ARTIFACTS / "backward-1280.png")
+    page.close()
+
+
+def test_numbers_are_formatted_like_python(browser: Any) -> None:
+    rng = np.random.default_rng(6)
+    scale = 10.0 ** rng.integers(-7, 7, (1, 2, 12))
+    x = rng.standard_normal((1, 2, 12)) * scale
+    # Exact ties at the fifth digit round half to even, as in Python; and 9.9995 rounds up.
+    x[0, 0, :8] = [1.0625, 1.1875, 1234.5, -2.5, 9.9995, 99995.0, 1e-5, 0.000123456]
+    e = convmm.explain(x, np.ones((1, 2, 3)))
+    page = Page(browser, render_page(e), "formats", LAPTOP)
+    cells = page.cells("P", "data-group", "data-row", "data-col")
+    assert cells == {(g, r, c): _fmt(v) for (g, r, c), v in np.ndenumerate(e.patches)}
+    assert any("e-" in t for t in cells.values()) and any("e+" in t for t in cells.values())
+    page.close()
+
+
+def test_several_fragments_share_a_page(browser: Any) -> None:
+    e1, e2 = _seed("small"), _seed("1d")
+    html = render_pages([e1, e2], ["small", "1d"], title="two examples")
+    page = Page(browser, html, "several", LAPTOP)
+    assert page.page.evaluate("document.querySelectorAll('.cmx[data-drawn=\"1\"]').length") == 2
+    ids = page.page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+    assert len(ids) == len(set(ids))
+    second = "#cmx-1"
+    page.hover(f'{second} [data-role="out"][data-filter="0"][data-pos="2"]')
+    page.page.keyboard.press("ArrowRight")
+    columns = page.page.evaluate(
+        "Array.from(document.querySelectorAll('[data-role=selected]')).map(e => +e.dataset.column)"
+    )
+    assert columns == [0, 3]
+    page.close()
+    # Inline fragments (Jupyter): the arrow keys act on the one that has the focus.
+    fragments = render_page(e1, inline=True) + render_page(e2, inline=True)
+    doc = f"<!DOCTYPE html><html><body>{fragments}</body></html>"
+    page = Page(browser, doc, "inline", LAPTOP)
+    page.page.click('.cmx:nth-of-type(2) [data-role="out"][data-filter="1"][data-pos="1"]')
+    page.page.keyboard.press("ArrowRight")
+    columns = page.page.evaluate(
+        "Array.from(document.querySelectorAll('[data-role=selected]')).map(e => +e.dataset.column)"
+    )
+    assert columns == [0, 2]
+    page.close()
+
+
+# ---- random geometries --------------------------------------------------------------------------
+
+
+@st.composite
+def _explanations(draw: st.DrawFn) -> convmm.Explanation:
+    ndim = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 2))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    small = 3 if ndim == 3 else 5
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    kind = draw(st.sampled_from(["conv", "conv_backward", "conv_transpose"]))
+    max_entries = draw(st.sampled_from([4096, 24]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "conv_transpose":
+        spatial = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+        padding = tuple((draw(st.integers(0, 1)), draw(st.integers(0, 1))) for _ in range(ndim))
+        x = rng.integers(-3, 4, (cin, *spatial)).astype(float)
+        w = rng.integers(-3, 4, (cin, cout // groups, *kernel)).astype(float)
+        try:
+            return convmm.explain_transpose(
+                x,
+                w,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                max_entries=max_entries,
+            )
+        except ValueError:
+            assume(False)
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(ndim))
+    sizes = []
+    for d, k, (before, after) in zip(dilation, kernel, padding, strict=True):
+        # The padded input holds the kernel's span; reflect needs padding < size.
+        least = max(1, d * (k - 1) + 1 - before - after, before + 1, after + 1)
+        sizes.append(draw(st.integers(least, least + small)))
+    spatial = tuple(sizes)
+    x = rng.integers(-3, 4, (cin, *spatial)).astype(float)
+    w = rng.integers(-3, 4, (cout, cin // groups, *kernel)).astype(float)
+    bias = rng.integers(-3, 4, cout).astype(float) if draw(st.booleans()) else None
+    options: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": mode,
+        "max_entries": max_entries,
+    }
+    if kind == "conv":
+        return convmm.explain(x, w, bias, **options)
+    forward = convmm.explain(x, w, **options)
+    dy = rng.integers(-3, 4, forward.output.shape).astype(float)
+    return convmm.explain_backward(dy, x, w, **options)
+
+
+@FEW
+@given(e=_explanations(), pick=st.data())
+def test_random_geometries_highlight_exactly_their_patch(
+    browser: Any, e: convmm.Explanation, pick: st.DataObject
+) -> None:
+    html = render_page(e)
+    assert "http://" not in html and "https://" not in html
+    data = _embedded(html)
+    page = Page(browser, html, "random", LAPTOP)
+    try:
+        if e.kind == "conv_transpose":
+            g = pick.draw(st.sampled_from(data["groups"]))
+            column = pick.draw(st.sampled_from(data["cols"]))
+            page.hover(f'[data-role="P-col"][data-group="{g}"][data-col="{column}"]')
+            cin = e.geometry.in_channels_per_group
+            expected = {
+                (c, _key(cell))
+                for c in range(g * cin, (g + 1) * cin)
+                if c in data["frameChannels"]
+                for cell in e.patch_cells(column)
+                if not e.is_padding(cell)
+            }
+            assert {tuple(v) for v in page.highlighted()["out"]} == expected
+        else:
+            f = pick.draw(st.sampled_from(data["outFilters"]))
+            column = pick.draw(st.sampled_from(data["cols"]))
+            _check_output_hover(page, e, f, column)
+        assert page.scroll_width() <= LAPTOP["width"]
+    finally:
+        page.close()
