@@ -277,3 +277,13 @@ def test_docs_figure_is_the_bigger_example() -> None:
     pixels = _pixels(DOCS_FIGURE)
     for patch in range(9):
         assert _has_color(pixels, tint(patch_color(patch)))
+
+
+def test_the_explanation_draws_itself_for_notebooks() -> None:
+    """``Explanation.figure()`` is the figure renderer's Figure (Jupyter shows it inline)."""
+    from matplotlib.figure import Figure
+
+    figure = _seed("small").figure(max_patches=2)
+    assert isinstance(figure, Figure)
+    assert "44" in _texts(figure) and any("first 2 of the 9 patches" in t for t in _texts(figure))
+    assert plt.get_fignums() == []

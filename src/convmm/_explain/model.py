@@ -194,6 +194,15 @@ class Explanation:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(self.to_html())
 
+    def figure(self, **options: Any) -> Any:
+        """The walkthrough as a matplotlib ``Figure`` (shown inline by Jupyter; needs matplotlib).
+
+        ``options`` go to the figure renderer (``max_patches``: how many patches get a colour).
+        """
+        from .figures import draw_figure
+
+        return draw_figure(self, **options)
+
     def save_figure(self, path: str, **options: Any) -> None:
         """Draw the walkthrough with matplotlib (PNG or SVG by the file's suffix)."""
         from .figures import save_figure
