@@ -1,6 +1,7 @@
 """Shared test configuration: Hypothesis profiles, and the import path of ``tests/oracle.py``.
 
-Profiles: ``HYPOTHESIS_PROFILE=ci`` (``make unit``) runs more examples than the default ``dev``.
+Profiles: ``HYPOTHESIS_PROFILE=ci`` (``make unit``) runs more examples than the default ``dev``;
+``deep`` runs many more, for a search by hand.
 Both disable the deadline (the first call into torch or BLAS can take a while) and are randomised
 (``derandomize=False``); a failure prints the blob to reproduce it with ``@reproduce_failure``.
 """
@@ -28,4 +29,6 @@ _COMMON = {
 }
 settings.register_profile("ci", max_examples=60, **_COMMON)
 settings.register_profile("dev", max_examples=30, **_COMMON)
+# For hunting rare cases by hand (``HYPOTHESIS_PROFILE=deep pytest tests/test_conv.py``).
+settings.register_profile("deep", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -384,6 +384,29 @@ def test_conv_backward_chunked_by_rows_and_images_equals_whole(
             assert np.all(np.abs(g - h) <= 1e-12 * (scale + 1e-3)), budget
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("grad_layout", ["float32", "fortran"])
+def test_conv_backward_1x1_view_of_the_input_in_row_chunks(
+    channels_last: bool, grad_layout: str
+) -> None:
+    """A 1x1 kernel's P is the input itself; a dY that needs a copy forces runs of rows."""
+    rng = np.random.default_rng(5)
+    x = random_array(rng, (2, 3, 6, 5), np.float64)
+    w = random_array(rng, (4, 3, 1, 1), np.float64)
+    dy = random_array(rng, (2, 4, 6, 5), np.float64)
+    if channels_last:
+        x, dy = np.ascontiguousarray(np.moveaxis(x, 1, -1)), np.moveaxis(dy, 1, -1)
+    dy = dy.astype(np.float32) if grad_layout == "float32" else np.asfortranarray(dy)
+    kwargs: dict[str, Any] = {"channels_last": channels_last}
+    want = torch_conv_grads(dy.astype(np.float64), x, w, **kwargs)
+    scales = grad_scales(dy.astype(np.float64), x, w, **kwargs)
+    with recorded_plans() as plans:
+        got = convmm.conv_backward(dy, x, w, max_workspace_bytes=400, **kwargs)
+    assert any(plan.chunks[0].rows != (0, 6) for plan in plans), "no run of rows was planned"
+    for g, h, scale in zip(got, want, scales, strict=True):
+        assert_close(g, h, scale, np.float64, "1x1 rows vs torch")
+
+
 def test_conv_backward_empty_batch() -> None:
     x = np.zeros((0, 4, 5, 5))
     w = np.ones((6, 2, 3, 3))

@@ -141,13 +141,16 @@ def _patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[An
 
 def _direct_patches(x: np.ndarray, geometry: ConvGeometry, chunk: Chunk) -> np.ndarray:
     """P as the product needs it, as a view of the input (see :func:`_patches_are_input`)."""
-    (b0, b1) = chunk.batch
+    (b0, b1), (r0, r1) = chunk.batch, chunk.rows
     n = b1 - b0
-    positions = math.prod(geometry.window.output_shape)
+    # A run of rows is always of one image (n == 1), so these reshapes never copy.
+    positions = (r1 - r0) * math.prod(geometry.window.output_shape[1:])
     if geometry.channels_last:
-        return np.reshape(x[b0:b1], (1, n * positions, geometry.in_channels), copy=False)
+        return np.reshape(x[b0:b1, r0:r1], (1, n * positions, geometry.in_channels), copy=False)
     return np.reshape(
-        x[b0:b1], (n, geometry.groups, geometry.in_channels_per_group, positions), copy=False
+        x[b0:b1, :, r0:r1],
+        (n, geometry.groups, geometry.in_channels_per_group, positions),
+        copy=False,
     )
 
 
