@@ -181,8 +181,15 @@ CONV_CASES: list[Case] = [
         "padding-bad-pair",
         (X, W),
         {"padding": ((1, 2, 3), 0)},
-        TypeError,
-        ("padding", "((1, 2, 3), 0)"),
+        ValueError,
+        ("padding", "((1, 2, 3), 0)", "entry for spatial dim 0 has 3 values (1, 2, 3)"),
+    ),
+    (
+        "padding-half-pair",
+        (X, W),
+        {"padding": (1, (2,))},
+        ValueError,
+        ("padding", "entry for spatial dim 1 has 1 value (2,)", "(before, after) pair"),
     ),
     ("padding-unknown-string", (X, W), {"padding": "full"}, ValueError, ("padding", "'full'")),
     ("padding-string-case", (X, W), {"padding": "SAME"}, ValueError, ("padding", "'SAME'")),
@@ -523,6 +530,20 @@ def test_conv_rejects_workspace(
 
 
 @pytest.mark.parametrize(
+    ("args", "kwargs", "error", "pieces"),
+    [pytest.param(*c[1:], id=c[0]) for c in WORKSPACE_CASES if "too-small" not in c[0]],
+)
+def test_reference_validates_workspace_like_conv(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], pieces: tuple[str, ...]
+) -> None:
+    """The reference takes conv's signature whole; it holds no P, so only the type is checked."""
+    with pytest.raises(error, match=_pattern("convmm.reference.conv", *pieces)):
+        reference.conv(*args, **kwargs)
+    tiny = reference.conv(X, W, max_workspace_bytes=1)
+    assert np.array_equal(tiny, reference.conv(X, W))
+
+
+@pytest.mark.parametrize(
     ("dtype", "extra", "minimum"),
     [
         (np.float32, {}, 648),
@@ -627,7 +648,14 @@ UNFOLD_CASES: list[Case] = [
         (_arr((3, 6)), 3),
         {},
         ValueError,
-        ("input must have shape", "kernel_size=3", "got input shape (3, 6)"),
+        ("input must have shape", "kernel_size=3", "got input shape (3, 6)", "as a tuple"),
+    ),
+    (
+        "rank-from-kernel-tuple-too-few-dims",
+        (_arr((3,)), (3,)),
+        {},
+        ValueError,
+        ("input must have shape", "1 spatial dim(s)", "got input shape (3,)"),
     ),
     ("kernel-zero", (X, 0), {}, ValueError, ("kernel_size", "got 0")),
     ("kernel-zero-in-tuple", (X, (3, 0)), {}, ValueError, ("kernel_size", "got (3, 0)")),

@@ -239,11 +239,17 @@ def _padding_pairs(
     else:
         raise TypeError(f"{func}: {name} must be {expected}; got {_describe(padding)}")
     pairs = []
-    for entry in entries:
+    for dim, entry in enumerate(entries):
         if _is_int(entry):
             pair: tuple[object, ...] = (entry, entry)
-        elif _is_sequence(entry) and len(entry) == 2:  # type: ignore[arg-type]
+        elif _is_sequence(entry):
             pair = tuple(entry)  # type: ignore[arg-type]
+            if len(pair) != 2:
+                raise ValueError(
+                    f"{func}: {name} must be {expected}; got {padding!r}, whose entry for "
+                    f"spatial dim {dim} has {_count(len(pair), 'value')} {entry!r}, not a "
+                    f"(before, after) pair"
+                )
         else:
             raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
         for side in pair:

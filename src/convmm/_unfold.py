@@ -70,10 +70,17 @@ def unfold(
     func = "convmm.unfold"
     x = as_float_array(input, func=func, name="input")
     ndim = _spatial_rank(kernel_size, default=x.ndim - 2)
-    if ndim < 1 or x.ndim not in (ndim + 1, ndim + 2):
+    if ndim < 1:
+        raise ValueError(
+            f"{func}: input must have shape (N, C, *spatial) with at least one spatial dim for "
+            f"kernel_size={kernel_size!r} (an int kernel_size makes the spatial rank "
+            f"input.ndim - 2); got input shape {x.shape}. For an unbatched (C, *spatial) input "
+            f"give kernel_size as a tuple, one int per spatial dim"
+        )
+    if x.ndim not in (ndim + 1, ndim + 2):
         raise ValueError(
             f"{func}: input must have shape (N, C, *spatial) or (C, *spatial) with "
-            f"{max(ndim, 1)} spatial dim(s) for kernel_size={kernel_size!r}; "
+            f"{ndim} spatial dim(s) for kernel_size={kernel_size!r}; "
             f"got input shape {x.shape}"
         )
     batched = x.ndim == ndim + 2

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_float_array
+from ._arrays import as_float_array, workspace_budget
 from ._geometry import Window, conv_geometry
 
 __all__ = ["conv", "pad"]
@@ -37,8 +37,12 @@ def conv(
     groups: int = 1,
     padding_mode: str = "zeros",
     channels_last: bool = False,
+    max_workspace_bytes: int | None = None,
 ) -> np.ndarray:
     """Direct convolution: a loop over output positions; same signature as :func:`convmm.conv`.
+
+    ``max_workspace_bytes`` is validated as ``conv`` validates it and otherwise unused: the
+    reference holds no patch matrix, only the padded float64 input and the output.
 
     Examples
     --------
@@ -52,6 +56,7 @@ def conv(
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight").astype(np.float64)
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    workspace_budget(max_workspace_bytes, func=func)
     geometry = conv_geometry(
         x.shape,
         w.shape,
