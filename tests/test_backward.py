@@ -647,12 +647,8 @@ def test_conv_backward_workspace_bound_batch_chunks() -> None:
     _assert_grads_equal(got, whole)
 
 
-# KNOWN LIBRARY BUG (reported; the 'reflect' case is expected to FAIL until convmm is fixed).
-# For a non-zero padding mode in 2-D and 3-D, the input gradient's fold
-# (_im2col.fold_into) allocates, besides the padded slab that the plan counts, one more array
-# of about the slab's size per spatial dim after the first (``folded``), while P is still
-# alive; plan_chunks does not count it.  Here the peak is ~3 MB over the 32 MiB bound (about
-# slab / P = 1/9 of the bound for a 3x3 kernel; about half the bound for a padded 1x1 kernel).
+# A non-zero padding mode in 2-D folds the border back one dim at a time: the plan counts the
+# two padded slabs that are alive at once (slab_copies=2).
 @pytest.mark.parametrize(
     ("mode", "layout"),
     [("zeros", "contiguous"), ("zeros", "transposed"), ("reflect", "contiguous")],

@@ -352,15 +352,7 @@ def transpose_cases(draw: Any, dtypes: tuple[Any, ...] = DTYPES) -> TransposeCas
         output_padding=output_padding,
         padding=padding,
         form=form,
-        # output_size= only where output_padding 0 leaves an output (the other sizes are
-        # test_output_size_when_output_padding_zero_would_crop_everything's, a known bug)
-        use_output_size=draw(st.integers(0, 3)) == 0
-        and all(
-            r - op - before - after >= 0
-            for r, op, (before, after) in zip(
-                room, output_padding, _pairs(padding, nd), strict=True
-            )
-        ),
+        use_output_size=draw(st.integers(0, 3)) == 0,
         groups=groups,
         in_per_group=draw(st.integers(1, 2)),
         out_per_group=draw(st.integers(1, 2)),
@@ -469,10 +461,7 @@ def test_output_size_matches_torch_module(
     assert_close(got, want, scale, np.float64, "output_size vs torch")
 
 
-# KNOWN LIBRARY BUG (reported; expected to FAIL until convmm is fixed).  With output_size=,
-# convmm first builds the geometry at output_padding=0 and rejects it when that output would be
-# empty ("padding crops more than the output has"), although output_size is reachable with a
-# larger output_padding (torch's ConvTranspose module and conv_transpose_output_padding agree).
+# output_size= reaches sizes that output_padding 0 would crop to nothing (as torch's module).
 @pytest.mark.parametrize(
     ("spatial", "kernel", "stride", "padding", "dilation", "size"),
     [
@@ -692,10 +681,8 @@ def test_conv_transpose_is_conv_input_gradient(
     assert all(0 <= p < s for p, s in zip(op, geometry.window.stride, strict=True))
     by_padding = convmm.conv_transpose(y, w, **options, padding=pairs, output_padding=op)
     assert by_padding.shape == x.shape
-    if all(n - p >= 1 for n, p in zip(window.spatial, op, strict=True)):
-        # (else output_size= hits the bug of test_output_size_when_output_padding_zero_...)
-        by_size = convmm.conv_transpose(y, w, **options, padding=pairs, output_size=window.spatial)
-        assert np.array_equal(by_padding, by_size)
+    by_size = convmm.conv_transpose(y, w, **options, padding=pairs, output_size=window.spatial)
+    assert np.array_equal(by_padding, by_size)
     scale = convmm.conv_transpose(np.abs(y), np.abs(w), **options, padding=pairs, output_padding=op)
     assert np.all(np.abs(by_padding - grad_input) <= 1e-12 * (scale + 1e-3))
     if not isinstance(window.padding, str):  # the padding as written works as well
@@ -993,9 +980,7 @@ def test_conv_transpose_nd_checks_weight_rank(
         func(X, weight)
 
 
-# KNOWN LIBRARY BUG (reported; expected to FAIL until convmm is fixed).  conv_transpose{1,2,3}d
-# call convmm.conv_transpose, whose errors name convmm.conv_transpose rather than the function
-# the caller called (conv2d has the same problem: see test_errors.py).
+# conv_transpose{1,2,3}d's errors name the function the caller called.
 @pytest.mark.parametrize(
     ("func", "args", "error", "pieces"),
     [
