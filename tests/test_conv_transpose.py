@@ -446,6 +446,8 @@ def test_output_size_matches_torch_module(
     via_list = convmm.conv_transpose(x, w, b, **options, output_size=list(size))
     assert np.array_equal(got, via_list)
     assert got.shape[-nd:] == size
+    # as in torch, output_size may be the whole output shape (batch and channels included)
+    assert np.array_equal(got, convmm.conv_transpose(x, w, b, **options, output_size=got.shape))
     scale = abs_scale(x, w, b, **options, output_padding=extra, channels_last=False, crop=False)
     if all(e < s for e, s in zip(extra, stride, strict=True)):
         module = MODULES[nd - 1](cin, cout, kernel, bias=bias, dtype=torch.float64, **options)
@@ -861,6 +863,26 @@ W = np.random.default_rng(1).standard_normal((4, 3, 3, 3))  # (C_in, C_out/group
             ("not both", "output_padding=(0, 1)"),
         ),
         ({"output_size": (7,)}, ValueError, ("output_size", "got 1 value")),
+        (
+            {"stride": 2, "output_padding": np.zeros(2, int), "output_size": (12, 12)},
+            TypeError,
+            ("output_padding must be an int >= 0", "ndarray"),
+        ),
+        (
+            {"stride": 2, "output_padding": None, "output_size": (12, 12)},
+            TypeError,
+            ("output_padding must be an int >= 0", "got None"),
+        ),
+        (
+            {"stride": 2, "padding": 9, "output_size": (3, 3)},
+            ValueError,
+            ("output_size 3 cannot be reached in spatial dim 0", "crops more", "at most -6"),
+        ),
+        (
+            {"output_size": (2, 5, 7, 7)},
+            ValueError,
+            ("output_size as a whole shape (2, 5, 7, 7)", "sizes (2, 3)", "got (2, 5)"),
+        ),
         ({"channels_last": 1}, TypeError, ("channels_last", "got 1")),
         ({"max_workspace_bytes": -5}, ValueError, ("max_workspace_bytes", "got -5")),
     ],
@@ -1005,3 +1027,23 @@ def test_conv_transpose_nd_errors_name_the_function_called(
     """An error from conv_transpose2d names conv_transpose2d, not convmm.conv_transpose."""
     with pytest.raises(error, match=_pattern("convmm." + func.__name__, *pieces)):
         func(*args)
+
+
+def test_conv_transpose_padding_errors_offer_no_padding_strings() -> None:
+    """conv_transpose refuses 'same' and 'valid', so its padding errors do not suggest them."""
+    with pytest.raises(ValueError, match=_pattern(CT, "padding must be an int >= 0")) as info:
+        convmm.conv_transpose(X, W, padding=-1)
+    assert "same" not in str(info.value) and "valid" not in str(info.value)
+
+
+def test_output_size_as_a_whole_channels_last_shape() -> None:
+    """Channels-last: the whole shape is (N, *spatial, C_out); unbatched (*spatial, C_out)."""
+    x = np.ascontiguousarray(np.moveaxis(X, 1, -1))
+    want = convmm.conv_transpose(x, W, stride=2, output_size=(12, 11), channels_last=True)
+    assert want.shape == (2, 12, 11, 3)
+    got = convmm.conv_transpose(x, W, stride=2, output_size=(2, 12, 11, 3), channels_last=True)
+    assert np.array_equal(got, want)
+    one = convmm.conv_transpose(x[0], W, stride=2, output_size=(12, 11, 3), channels_last=True)
+    assert np.array_equal(one, want[0])
+    with pytest.raises(ValueError, match=_pattern(CT, "sizes (2, 3)", "got (3, 2)")):
+        convmm.conv_transpose(x, W, stride=2, output_size=(3, 12, 11, 2), channels_last=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,31 @@ __all__ = [
 _Ints = int | tuple[int, ...]
 
 
+def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str) -> object:
+    """``output_size`` less its batch and channel entries when it is a whole shape (as PyTorch).
+
+    The non-spatial entries must be those of the output: ``(N, C_out)`` (or ``(C_out,)``
+    unbatched), where channels-last puts ``C_out`` last.
+    """
+    rank = geometry.window.ndim
+    full = geometry.input_array_shape()
+    if not isinstance(output_size, Sequence) or isinstance(output_size, str | bytes):
+        return output_size
+    if len(output_size) != len(full):
+        return output_size
+    start = len(full) - rank - (1 if geometry.channels_last else 0)
+    spatial = range(start, start + rank)
+    given = tuple(v for i, v in enumerate(output_size) if i not in spatial)
+    expected = tuple(v for i, v in enumerate(full) if i not in spatial)
+    if given != expected:
+        raise ValueError(
+            f"{func}: output_size as a whole shape {tuple(output_size)!r} must have the "
+            f"output's batch and channel sizes {expected} outside its spatial dims "
+            f"{tuple(spatial)}; got {given}"
+        )
+    return tuple(output_size[start : start + rank])
+
+
 def _geometry(
     x: np.ndarray,
     w: np.ndarray,
@@ -36,17 +62,18 @@ def _geometry(
     func: str,
 ) -> ConvGeometry:
     if output_size is not None:
-        given = output_padding if isinstance(output_padding, tuple | list) else (output_padding,)
-        if any(value != 0 for value in given):
-            raise ValueError(
-                f"{func}: give output_size or output_padding, not both; got output_padding="
-                f"{output_padding!r} and output_size={output_size!r}"
-            )
+        rank = w.ndim - 2
+        if rank >= 1:
+            given = int_tuple(output_padding, rank, func=func, name="output_padding", minimum=0)
+            if any(given):
+                raise ValueError(
+                    f"{func}: give output_size or output_padding, not both; got output_padding="
+                    f"{output_padding!r} and output_size={output_size!r}"
+                )
         # The geometry at the largest output_padding allowed, for the sizes that output_size
         # is checked against (at output_padding 0 the output may be empty yet reachable).
-        rank = max(w.ndim - 2, 0)
-        strides = int_tuple(stride, rank, func=func, name="stride", minimum=1)
-        dilations = int_tuple(dilation, rank, func=func, name="dilation", minimum=1)
+        strides = int_tuple(stride, max(rank, 0), func=func, name="stride", minimum=1)
+        dilations = int_tuple(dilation, max(rank, 0), func=func, name="dilation", minimum=1)
         widest = tuple(max(s, d) - 1 for s, d in zip(strides, dilations, strict=True))
         first = conv_transpose_geometry(
             x.shape,
@@ -59,11 +86,12 @@ def _geometry(
             groups=groups,
             channels_last=channels_last,
             func=func,
+            allow_empty=True,
         )
         window = first.window
         output_padding = output_padding_for(
             window.output_shape,
-            output_size,
+            _spatial_output_size(output_size, first, func),
             window.kernel_size,
             stride=window.stride,
             padding=window.padding,
@@ -123,7 +151,10 @@ def conv_transpose(
     channels_last : bool
     output_size : int or tuple of int, optional
         Spatial output size to reach instead of giving ``output_padding`` (PyTorch's
-        ``output_size=``, ONNX's ``output_shape``).
+        ``output_size=``, ONNX's ``output_shape``); as in PyTorch it may also be the whole
+        output shape, batch and channel sizes included.  Any size from the smallest output up
+        to ``max(stride, dilation) - 1`` more is reached (see
+        :func:`conv_transpose_output_padding`).
     max_workspace_bytes : int, optional
         As in :func:`conv`: the Kᵀ·X columns are formed in chunks within the bound.
 

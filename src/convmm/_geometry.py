@@ -220,11 +220,12 @@ def int_tuple(value: object, ndim: int, *, func: str, name: str, minimum: int) -
 
 
 def _padding_pairs(
-    padding: object, ndim: int, *, func: str, name: str = "padding"
+    padding: object, ndim: int, *, func: str, name: str = "padding", strings: bool = True
 ) -> tuple[tuple[int, int], ...]:
+    strings_text = "'valid', 'same', 'same_lower', " if strings else ""
     expected = (
-        f"'valid', 'same', 'same_lower', an int >= 0, or a sequence of {ndim} entries "
-        "(one per spatial dim), each an int >= 0 or a (before, after) pair of ints >= 0"
+        f"{strings_text}an int >= 0, or a sequence of {ndim} entries (one per spatial dim), "
+        "each an int >= 0 or a (before, after) pair of ints >= 0"
     )
     if _is_int(padding):
         entries: tuple[object, ...] = (padding,) * ndim
@@ -488,6 +489,7 @@ def conv_transpose_geometry(
     groups: object,
     channels_last: object,
     func: str,
+    allow_empty: bool = False,
 ) -> ConvGeometry:
     """The geometry of a transposed convolution, in the terms of the convolution it transposes.
 
@@ -496,7 +498,8 @@ def conv_transpose_geometry(
     convolution's input side), so in the returned geometry ``window.input_shape`` is the
     transposed output's spatial shape, ``window.output_shape`` the transposed input's,
     ``in_channels`` the transposed output channels and ``out_channels`` the transposed input
-    channels.
+    channels.  ``allow_empty``: keep output sizes below 1 instead of refusing them (for
+    ``output_size=``, which checks them itself).
     """
     _check_weight(weight_shape, "(in_channels, out_channels/groups, *kernel_size)", func)
     count = _groups(groups, func)
@@ -528,7 +531,7 @@ def conv_transpose_geometry(
             f"{func}: padding must be an int >= 0 or per-dim values (padding strings are for "
             f"conv; use output_size= to reach a given size); got {padding!r}"
         )
-    pads = _padding_pairs(padding, ndim, func=func)
+    pads = _padding_pairs(padding, ndim, func=func, strings=False)
     extra = int_tuple(output_padding, ndim, func=func, name="output_padding", minimum=0)
     for dim, n in enumerate(spatial):
         if n < 1:
@@ -546,7 +549,7 @@ def conv_transpose_geometry(
                 f"{dim} has output_padding {op}, stride {s}, dilation {d}"
             )
         size = transposed_output_length(n, before, after, k, s, d, op)
-        if size < 1:
+        if size < 1 and not allow_empty:
             raise ValueError(
                 f"{func}: padding crops more than the output has in spatial dim {dim}: "
                 f"({n} - 1)*{s} - {before} - {after} + {d}*({k} - 1) + {op} + 1 = {size}"
@@ -579,13 +582,20 @@ def output_padding_for(
     dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
     if isinstance(padding, str):
         raise ValueError(f"{func}: padding must be an int >= 0 or per-dim values; got {padding!r}")
-    pads = _padding_pairs(padding, ndim, func=func)
+    pads = _padding_pairs(padding, ndim, func=func, strings=False)
     extra = []
     for dim, (n, want, k, s, d, (before, after)) in enumerate(
         zip(input_size, target, kernel, strides, dilations, pads, strict=True)
     ):
         smallest = transposed_output_length(n, before, after, k, s, d, 0)
         largest = smallest + max(s, d) - 1
+        if largest < 1:
+            raise ValueError(
+                f"{func}: output_size {want} cannot be reached in spatial dim {dim}: padding "
+                f"({before}, {after}) crops more than the output has; with input {n}, stride "
+                f"{s}, dilation {d} and kernel {k} the output is at most {largest} (at "
+                f"output_padding {max(s, d) - 1})"
+            )
         if not smallest <= want <= largest:
             raise ValueError(
                 f"{func}: output_size {want} cannot be reached in spatial dim {dim}: with "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,9 +14,12 @@ __all__ = ["conv_output_shape", "conv_transpose_output_padding", "conv_transpose
 def _shape(value: Any, func: str, name: str) -> tuple[int, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise TypeError(f"{func}: {name} must be a sequence of ints (a shape); got {value!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-        raise ValueError(f"{func}: {name} must hold ints >= 0; got {tuple(value)!r}")
-    return tuple(value)
+    items = tuple(value)
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{func}: {name} must hold ints >= 0; got {items!r}")
+    if any(int(v) < 0 for v in items):
+        raise ValueError(f"{func}: {name} must hold ints >= 0; got {items!r}")
+    return tuple(int(v) for v in items)
 
 
 def conv_output_shape(
@@ -104,7 +108,11 @@ def conv_transpose_output_padding(
 
     ``input_size`` and ``output_size`` are spatial sizes.  This is what PyTorch's
     ``output_size=`` and ONNX's ``output_shape`` compute; a size that no ``output_padding``
-    reaches raises a ``ValueError`` giving the reachable range.
+    reaches raises a ``ValueError`` giving the reachable range.  The range is the one
+    ``output_padding`` itself allows, ``[smallest, smallest + max(stride, dilation) - 1]`` (as
+    ``torch.nn.functional.conv_transpose*d`` allows); ``torch.nn.ConvTranspose*d``'s
+    ``output_size=`` stops at ``smallest + stride - 1``, so it refuses some of the sizes that a
+    dilation larger than the stride reaches.
 
     Examples
     --------
