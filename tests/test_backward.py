@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import convmm
 from convmm import _plan as _plan_module
+from convmm import reference
 from convmm._geometry import ConvGeometry, conv_geometry
 from oracle import (
     LAYOUTS,
@@ -321,6 +322,13 @@ def test_conv_backward_matches_torch_autograd(case: BackwardCase) -> None:
         assert_close(g, wanted, scale, dtype, f"{name} vs torch")
         for a in (x, w, dy):
             assert not np.shares_memory(g, a), name
+    # and against the direct loops of convmm.reference (float64 throughout, then rounded)
+    direct = reference.conv_backward(dy, x, w, **kwargs, **flags)
+    for g, h, scale, dtype, name in zip(got, direct, scales, out_dtypes, names, strict=True):
+        assert (g is None) == (h is None), name
+        if g is not None and h is not None:
+            assert h.dtype == dtype, name
+            assert_close(g, h, scale, dtype, f"{name} vs reference")
 
     if budget is not None:
         assert len(plans) == case.needs_input_grad + case.needs_weight_grad
@@ -737,3 +745,21 @@ def test_conv_backward_rejects(
 ) -> None:
     with pytest.raises(error, match=_pattern("convmm.conv_backward", *pieces)):
         convmm.conv_backward(*args, **kwargs)
+
+
+def test_reference_backward_and_transpose_validate_like_the_fast_path() -> None:
+    x, w = np.ones((2, 3, 6, 6)), np.ones((4, 3, 3, 3))
+    with pytest.raises(
+        ValueError,
+        match=_pattern("convmm.reference.conv_backward", "grad_output must have the shape"),
+    ):
+        reference.conv_backward(np.ones((2, 4, 5, 5)), x, w)
+    with pytest.raises(
+        TypeError, match=_pattern("convmm.reference.conv_backward", "needs_input_grad", "1")
+    ):
+        reference.conv_backward(np.ones((2, 4, 4, 4)), x, w, needs_input_grad=1)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError,
+        match=_pattern("convmm.reference.conv_transpose", "output_padding must be smaller"),
+    ):
+        reference.conv_transpose(np.ones((2, 4, 4, 4)), w, output_padding=1)

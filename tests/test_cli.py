@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import convmm.cli
 from convmm.cli import main
 
 SEED_NUMBERS = [
@@ -138,12 +139,286 @@ def test_bad_arguments_exit_2_with_a_message(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     argv = [a if a != "x.gif" else str(tmp_path / "x.gif") for a in argv]
+    assert_usage_error(argv, message, capsys)
+
+
+def assert_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """``main(argv)`` exits 2 with one line on stderr matching ``message``; returns stdout."""
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("convmm explain: error:")
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.startswith(f"convmm {argv[0]}: error:")
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
     assert re.search(message, err), err
+    return captured.out
+
+
+@pytest.fixture
+def npy(tmp_path: Path) -> Path:
+    """A folder of .npy files: good ones and ones that the command line refuses."""
+    arrays = {
+        "x": np.arange(1.0, 17.0).reshape(1, 4, 4),
+        "xint": np.arange(1, 17).reshape(1, 4, 4),
+        "xbool": np.arange(16).reshape(1, 4, 4) % 3 == 0,
+        "w": np.array([[[[1.0, 2.0], [3.0, 4.0]]]]),
+        "wint": np.array([[[[1, 2], [3, 4]]]], dtype=np.int8),
+        "b": np.array([0.5]),
+        "scalar": np.array(3.0),
+        "flat": np.arange(5.0),
+        "complex": np.ones((1, 4, 4), dtype=complex),
+        "text": np.array([["a", "b"]]),
+    }
+    for name, array in arrays.items():
+        np.save(tmp_path / f"{name}.npy", array)
+    np.save(tmp_path / "objects.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    return tmp_path
+
+
+def _in(folder: Path, argv: list[str]) -> list[str]:
+    return [arg.format(dir=folder) for arg in argv]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["explain", "--input-shape", "1,4,4", "--html", "{dir}/nonexistent/p.html"],
+            r"^convmm explain: error: --html: cannot write '.*/nonexistent/p\.html': "
+            r"no such directory '.*/nonexistent'$",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--html", "{dir}"],
+            r"--html: cannot write '.*': it is a directory",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--png", "{dir}/nonexistent/p.png"],
+            r"--png: cannot write '.*/nonexistent/p\.png': no such directory",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--svg", "{dir}/nonexistent/p.svg"],
+            r"--svg: cannot write '.*/nonexistent/p\.svg': no such directory",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--svg", "{dir}/x.npy/p.svg"],
+            r"--svg: cannot write '.*/x\.npy/p\.svg': '.*/x\.npy' is not a directory",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--png", "{dir}/p.svg"],
+            r"--png: the file name must end in \.png; got '.*/p\.svg'",
+        ),
+        (
+            ["demo", "--html", "{dir}/nonexistent/x.html"],
+            r"^convmm demo: error: --html: cannot write '.*/nonexistent/x\.html'",
+        ),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_any_work(
+    argv: list[str], message: str, npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = assert_usage_error(_in(npy, argv), message, capsys)
+    assert out == ""  # refused before the walkthrough (the demo prints as it goes)
+
+
+def test_a_failing_write_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Even when the early check lets a target through, the failure to write is one line.
+    monkeypatch.setattr(convmm.cli, "_check_writable", lambda path, name: None)
+    for option, name in [("--html", "p.html"), ("--png", "p.png")]:
+        argv = ["explain", "--input-shape", "1,4,4", "--quiet", option]
+        message = rf"{option}: cannot write '.*/missing/{name}': No such file or directory"
+        assert_usage_error([*argv, str(tmp_path / "missing" / name)], message, capsys)
+    message = r"--html: cannot write '.*/missing/d\.html': No such file or directory"
+    assert_usage_error(["demo", "--html", str(tmp_path / "missing" / "d.html")], message, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["explain", "--input-shape", "1,4,4", "--filters", "99999999999"],
+            r"--filters/--kernel: a weight of shape \(99999999999, 1, 2, 2\) would have "
+            r"399,999,999,996 elements; an explanation takes at most 10,000,000",
+        ),
+        (
+            ["explain", "--input-shape", "1,4", "--kernel", "99999999999"],
+            r"--filters/--kernel: a weight of shape \(1, 1, 99999999999\)",
+        ),
+        (
+            ["explain", "--input-shape", "1,99999999999999999999,3"],
+            r"--input-shape: an input of shape \(1, 99999999999999999999, 3\) would have "
+            r"299,999,999,999,999,999,997 elements; an explanation takes at most 10,000,000",
+        ),
+        (["explain", "--input-shape", "1,10000001"], r"--input-shape: .* 10,000,001 elements"),
+    ],
+)
+def test_huge_sizes_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_usage_error(argv, message, capsys)
+
+
+def test_running_out_of_memory_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explain(*args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 2.91 TiB")
+
+    monkeypatch.setattr(convmm.cli, "explain", explain)
+    message = r"out of memory \(Unable to allocate 2\.91 TiB\); choose smaller sizes"
+    assert_usage_error(["explain", "--input-shape", "1,4"], message, capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "--input-shape=-2,4"], r"--input-shape sizes must be positive integers"),
+        (["explain", "--input-shape=1,-3"], r"--input-shape sizes must be positive .* '1,-3'"),
+        (["explain", "--input-shape", "0,4"], r"--input-shape sizes must be positive"),
+        (["explain", "--input-shape", "1,4", "--kernel=-3"], r"--kernel sizes must be positive"),
+        (["explain", "--input-shape", "1,4", "--kernel", "-2"], r"--kernel sizes .* '-2'"),
+        (["explain", "--input-shape", "1,4,4", "--kernel", "2,0"], r"--kernel sizes must be"),
+        (["explain", "--input-shape", "1,4", "--filters", "-2"], r"--filters must be a positive"),
+        (["explain", "--input-shape", "1,4", "--filters", "0"], r"--filters must be .*; got 0"),
+        (["explain", "--input-shape", "1,4", "--groups", "-1"], r"--groups must be a positive"),
+    ],
+)
+def test_sizes_must_be_positive(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_usage_error(argv, message, capsys)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("scalar", r"\(\)"), ("flat", r"\(5,\)")])
+def test_input_needs_channels_and_a_spatial_dim(
+    name: str, shape: str, npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = (
+        rf"--input must have at least 2 dims: channels then spatial sizes .*; got shape {shape}"
+    )
+    assert_usage_error(["explain", "--input", str(npy / f"{name}.npy")], message, capsys)
+
+
+def test_seed_must_not_be_negative(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["explain", "--input-shape", "1,4", "--values", "random", "--seed", "-1"]
+    assert_usage_error(argv, r"--seed must be a non-negative integer; got -1", capsys)
+
+
+def test_integer_and_bool_npy_files_are_read_as_floats(
+    npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def walkthrough(input: str, weight: str) -> str:
+        assert main(["explain", "--input", input, "--weight", weight]) == 0
+        return capsys.readouterr().out
+
+    floats = walkthrough(str(npy / "x.npy"), str(npy / "w.npy"))
+    assert "[ 44  54  64]" in floats  # the seed's small example
+    assert walkthrough(str(npy / "xint.npy"), str(npy / "wint.npy")) == floats
+    argv = ["explain", "--input", str(npy / "xbool.npy"), "--bias", str(npy / "b.npy")]
+    assert main(argv) == 0
+    assert "convmm.conv: same" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("complex", "complex numbers"), ("text", "text"), ("objects", "Python objects")],
+)
+@pytest.mark.parametrize("option", ["--input", "--weight", "--bias"])
+def test_npy_files_of_other_than_real_numbers_are_refused(
+    name: str, what: str, option: str, npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["explain", "--input-shape", "1,4,4"] if option != "--input" else ["explain"]
+    argv += [option, str(npy / f"{name}.npy")]
+    message = rf"{option}: '.*{name}\.npy' holds {what}; give a \.npy file of real numbers"
+    assert_usage_error(argv, message, capsys)
+
+
+@pytest.mark.parametrize("text", ["1,x,3", "1,,3", "1,a", "1x", ",1,3", "1,3,", "1_0,3", "1 3"])
+def test_sizes_with_empty_parts_or_garbage_are_refused(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = rf"--input-shape must be comma-separated integers .*; got '{re.escape(text)}'"
+    assert_usage_error(["explain", "--input-shape", text], message, capsys)
+
+
+def test_sizes_may_be_separated_by_x(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--input-shape", "2,4,4", "--kernel", "3,2"]) == 0
+    commas = capsys.readouterr().out
+    assert main(["explain", "--input-shape", "2x4x4", "--kernel", "3x2"]) == 0
+    assert capsys.readouterr().out == commas
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--input-shape", "1,4,4", "--backward", "--transpose"],
+            r"--backward with --transpose: .*; drop --transpose or --backward",
+        ),
+        (
+            ["--input-shape", "1,4,4", "--backward", "--bias", "{dir}/b.npy"],
+            r"--backward with --bias: the bias does not enter the gradients dK and dX; "
+            r"drop --bias or --backward$",
+        ),
+        *(
+            (["--example", "small", *extra], rf"--example with {extra[0]}: the examples are fixed")
+            for extra in [
+                ["--input-shape", "1,4,4"],
+                ["--input", "{dir}/x.npy"],
+                ["--weight", "{dir}/w.npy"],
+                ["--bias", "{dir}/b.npy"],
+                ["--kernel", "3"],
+                ["--filters", "2"],
+                ["--values", "random"],
+                ["--seed", "1"],
+                ["--stride", "2"],
+                ["--padding", "1"],
+                ["--dilation", "2"],
+                ["--groups", "1"],
+                ["--padding-mode", "reflect"],
+                ["--channels-last"],
+                ["--transpose"],
+                ["--output-padding", "1"],
+            ]
+        ),
+        (
+            ["--input", "{dir}/x.npy", "--input-shape", "1,4,4"],
+            r"--input with --input-shape: .*; drop --input-shape or --input",
+        ),
+        (
+            ["--input", "{dir}/x.npy", "--weight", "{dir}/w.npy", "--values", "random"],
+            r"--input and --weight with --values: every number comes from the \.npy files",
+        ),
+        (
+            ["--input", "{dir}/x.npy", "--weight", "{dir}/w.npy", "--seed", "1"],
+            r"--input and --weight with --seed",
+        ),
+        (
+            ["--input-shape", "1,4,4", "--weight", "{dir}/w.npy", "--kernel", "2"],
+            r"--weight with --kernel: .*; drop --kernel or --weight",
+        ),
+        (
+            ["--input-shape", "1,4,4", "--weight", "{dir}/w.npy", "--filters", "3"],
+            r"--weight with --filters",
+        ),
+        (["--input-shape", "1,4,4", "--seed", "1"], r"--seed goes with --values random"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(
+    argv: list[str], message: str, npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_usage_error(_in(npy, ["explain", *argv]), message, capsys)
+
+
+def test_options_that_do_go_together(npy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --values and --seed make the weight for an --input; --example takes --backward.
+    argv = ["explain", "--input", str(npy / "x.npy"), "--values", "random", "--seed", "2"]
+    assert main(argv) == 0
+    assert main(["explain", "--example", "bigger", "--backward", "--quiet"]) == 0
+    # zeros is the only padding of a transposed convolution.
+    argv = ["explain", "--input-shape", "1,3", "--transpose", "--padding-mode", "zeros"]
+    assert main(argv) == 0
 
 
 @pytest.mark.parametrize(
@@ -156,6 +431,19 @@ def test_argparse_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[s
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_top_level_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "  convmm demo\n" in out
+    assert "convmm explain --example bigger" in out
+    example = (
+        "convmm explain --input-shape 1,5,5 --kernel 3 --padding 1 --stride 2 --html page.html"
+    )
+    assert example in out
 
 
 def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:

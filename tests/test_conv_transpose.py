@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 import convmm
 from convmm import _plan as _plan_module
+from convmm import reference
 from convmm._geometry import conv_geometry
 from oracle import LAYOUTS, assert_close, random_array, windows, with_layout
 
@@ -394,6 +395,9 @@ def test_conv_transpose_matches_torch(case: TransposeCase) -> None:
     want = torch_conv_transpose(x, w, b, **case.torch_kwargs())
     scale = abs_scale(x, w, b, **case.torch_kwargs())
     assert_close(got, want, scale, x.dtype, "conv_transpose vs torch")
+    direct = reference.conv_transpose(x, w, b, **case.kwargs())
+    assert direct.dtype == got.dtype and direct.shape == got.shape
+    assert_close(got, direct, scale, x.dtype, "conv_transpose vs reference")
     if budget is not None:
         (plan,) = plans
         assert len(plan.chunks) > 1 and plan.workspace_bytes <= budget

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmm
@@ -84,32 +84,54 @@ def configurations(draw: Any) -> dict[str, Any]:
     )
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
     batch = draw(st.integers(1, 2))
+    padding: Any = pads
+    if draw(st.integers(0, 3)) == 0:
+        padding = draw(st.sampled_from(["same", "same_lower", "valid"]))
+    channels_last = draw(st.booleans())
+    x_shape = (batch, *sizes, cin) if channels_last else (batch, cin, *sizes)
+    w_shape = (cout, cin // groups, *kernel)
+    options = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": mode,
+        "channels_last": channels_last,
+    }
+    try:  # a padding string may need more than reflect or circular allow: drop those
+        convmm.conv_output_shape(x_shape, w_shape, **options)
+    except ValueError:
+        assume(False)
     return {
-        "x": (batch, cin, *sizes),
-        "w": (cout, cin // groups, *kernel),
+        "x": x_shape,
+        "w": w_shape,
+        "dtype": draw(st.sampled_from([np.float64, np.float64, np.float32, np.float16])),
         "bias": draw(st.booleans()),
         "sample": draw(st.integers(0, batch - 1)),
-        "options": {
-            "stride": stride,
-            "padding": pads,
-            "dilation": dilation,
-            "groups": groups,
-            "padding_mode": mode,
-        },
+        "options": options,
         "seed": draw(st.integers(0, 2**16)),
     }
+
+
+def _channels_first(a: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    return np.moveaxis(a, -1, 1) if options["channels_last"] else a
 
 
 @given(configurations())
 def test_explanations_agree_with_conv_and_torch(config: dict[str, Any]) -> None:
     rng = np.random.default_rng(config["seed"])
-    x = rng.standard_normal(config["x"])
-    w = rng.standard_normal(config["w"])
-    b = rng.standard_normal(config["w"][0]) if config["bias"] else None
+    dtype = config["dtype"]
+    x = rng.standard_normal(config["x"]).astype(dtype)
+    w = rng.standard_normal(config["w"]).astype(dtype)
+    b = rng.standard_normal(config["w"][0]).astype(dtype) if config["bias"] else None
     options = config["options"]
     e = convmm.explain(x, w, b, sample=config["sample"], **options)
     assert e.checks == {"convmm.conv": True, "convmm.reference.conv": True, "torch": True}
-    assert np.allclose(e.output, convmm.conv(x, w, b, **options)[config["sample"]])
+    assert e.check_notes == {}
+    fast = _channels_first(convmm.conv(x, w, b, **options), options)[config["sample"]]
+    tolerance = {np.float64: 1e-9, np.float32: 1e-4, np.float16: 5e-2}[dtype]
+    assert np.allclose(e.output, fast, rtol=tolerance, atol=tolerance)
+    x = _channels_first(x, options)
     # Each column of P holds, row by row, the padded input at the cells patch_cells names.
     for column in {0, e.num_positions - 1, e.num_positions // 2}:
         cells = e.patch_cells(column)
@@ -137,51 +159,100 @@ def test_explanations_agree_with_conv_and_torch(config: dict[str, Any]) -> None:
 @given(configurations())
 def test_backward_explanations_agree(config: dict[str, Any]) -> None:
     rng = np.random.default_rng(config["seed"])
-    x = rng.standard_normal(config["x"])
-    w = rng.standard_normal(config["w"])
+    dtype = config["dtype"]
+    x = rng.standard_normal(config["x"]).astype(dtype)
+    w = rng.standard_normal(config["w"]).astype(dtype)
     options = config["options"]
     y = convmm.conv(x, w, **options)
-    dy = rng.standard_normal(y.shape)
+    dy = rng.standard_normal(y.shape).astype(dtype)
     e = convmm.explain_backward(dy, x, w, sample=config["sample"], **options)
-    assert e.checks == {"convmm.conv_backward": True, "torch": True}
+    assert e.checks == {
+        "convmm.conv_backward": True,
+        "convmm.reference.conv_backward": True,
+        "torch": True,
+    }
     one = slice(config["sample"], config["sample"] + 1)
     gi, gw, _ = convmm.conv_backward(dy[one], x[one], w, **options)
     assert gi is not None and gw is not None and e.grad_input is not None
-    assert np.allclose(e.grad_input, gi[0])
+    tolerance = {np.float64: 1e-9, np.float32: 1e-3, np.float16: 0.5}[dtype]
+    assert np.allclose(
+        e.grad_input, _channels_first(gi, options)[0], rtol=tolerance, atol=tolerance
+    )
     assert e.grad_weight is not None
-    assert np.allclose(e.grad_weight.reshape(gw.shape), gw)
+    assert np.allclose(e.grad_weight.reshape(gw.shape), gw, rtol=tolerance, atol=tolerance)
     tag = "_0" if e.groups > 1 else ""
     assert f"dK{tag} = dY{tag} @ P{tag}^T" in e.to_text()
 
 
-@given(
-    st.integers(1, 3),
-    st.integers(1, 3),
-    st.integers(1, 2),
-    st.integers(0, 1),
-    st.integers(0, 2**16),
-)
-def test_transpose_explanations_agree(
-    size: int, kernel: int, stride: int, padding: int, seed: int
-) -> None:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, 2, size + 1, size))
-    w = rng.standard_normal((2, 3, kernel, kernel + 1))
-    b = rng.standard_normal(3)
-    # Cropping one cell a side needs at least three output cells in each dim.
-    if min((n - 1) * stride + k for n, k in ((size + 1, kernel), (size, kernel + 1))) < 3:
-        padding = 0
-    e = convmm.explain_transpose(x, w, b, stride=stride, padding=padding)
-    want = torch.nn.functional.conv_transpose2d(
-        torch.from_numpy(x),
-        torch.from_numpy(w),
-        torch.from_numpy(b),
-        stride=stride,
-        padding=padding,
-    )[0].numpy()
-    assert np.allclose(e.output, want)
-    assert e.checks == {"convmm.conv_transpose": True, "torch": True}
+@st.composite
+def transpose_configurations(draw: Any) -> dict[str, Any]:
+    ndim = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 2))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
+    sizes = tuple(draw(st.integers(1, 4)) for _ in range(ndim))
+    extra = tuple(
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    )
+    pads = []
+    for n, k, s, d, op in zip(sizes, kernel, stride, dilation, extra, strict=True):
+        room = (n - 1) * s + d * (k - 1) + op  # output size less one: what can be cropped
+        before = draw(st.integers(0, min(2, room)))
+        pads.append((before, draw(st.integers(0, min(2, room - before)))))
+    channels_last = draw(st.booleans())
+    batch = draw(st.integers(1, 2))
+    return {
+        "x": (batch, *sizes, cin) if channels_last else (batch, cin, *sizes),
+        "w": (cin, cout // groups, *kernel),
+        "dtype": draw(st.sampled_from([np.float64, np.float64, np.float32])),
+        "bias": draw(st.booleans()),
+        "sample": draw(st.integers(0, batch - 1)),
+        "options": {
+            "stride": stride,
+            "padding": tuple(pads),
+            "output_padding": extra,
+            "dilation": dilation,
+            "groups": groups,
+            "channels_last": channels_last,
+        },
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@given(transpose_configurations())
+def test_transpose_explanations_agree(config: dict[str, Any]) -> None:
+    """Every option, per-side cropping included: the walkthrough's fold of Kᵀ·X is checked
+    against convmm.conv_transpose, the direct reference and torch (uncropped, then cropped)."""
+    rng = np.random.default_rng(config["seed"])
+    dtype = config["dtype"]
+    x = rng.standard_normal(config["x"]).astype(dtype)
+    w = rng.standard_normal(config["w"]).astype(dtype)
+    b = rng.standard_normal(w.shape[1] * config["options"]["groups"]) if config["bias"] else None
+    options = config["options"]
+    e = convmm.explain_transpose(x, w, b, sample=config["sample"], **options)
+    assert e.checks == {
+        "convmm.conv_transpose": True,
+        "convmm.reference.conv_transpose": True,
+        "torch": True,
+    }
+    fast = _channels_first(convmm.conv_transpose(x, w, b, **options), options)
+    tolerance = {np.float64: 1e-9, np.float32: 1e-4}[dtype]
+    assert np.allclose(e.output, fast[config["sample"]], rtol=tolerance, atol=tolerance)
     assert "The columns K^T @ X" in e.to_text()
+
+
+def test_transpose_per_side_cropping_is_checked_against_torch() -> None:
+    """torch crops both sides alike; the check runs it uncropped and crops each side itself."""
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((1, 2, 3, 4)), rng.standard_normal((2, 3, 3, 2))
+    e = convmm.explain_transpose(x, w, stride=2, padding=((0, 2), (1, 0)), output_padding=(1, 0))
+    assert e.checks["torch"] is True and e.output.shape == (3, 6, 7)
+    full = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=2)
+    want = np.zeros((3, 8, 8))
+    want[:, :7, :8] = full[0].numpy()
+    assert np.allclose(e.output, want[:, 0:6, 1:8])
 
 
 def test_three_d_is_shown_slice_by_slice() -> None:
@@ -228,3 +299,63 @@ def test_explain_errors() -> None:
         convmm.explain_backward(np.ones((1, 1, 2, 2)), x, w)
     with pytest.raises(ValueError, match=r"convmm\.explain_transpose: output_padding must be"):
         convmm.explain_transpose(x, w, output_padding=1)
+    with pytest.raises(TypeError, match=r"convmm\.explain: max_entries must be an int.*'a'"):
+        convmm.explain(x, w, max_entries="a")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"convmm\.explain_transpose: max_entries must be >= 1"):
+        convmm.explain_transpose(x, w, max_entries=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_checks_allow_the_rounding_of_the_dtype(dtype: Any) -> None:
+    """float32 and float16 results agree within their own rounding, not float64's."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 16, 6, 6)).astype(dtype)
+    w = rng.standard_normal((4, 16, 3, 3)).astype(dtype)
+    e = convmm.explain(x, w, padding=1)
+    assert all(e.checks.values()), e.checks
+    # the same computation with a wrong answer is caught: one entry off by 1e-3 of its scale
+    from convmm._explain.model import _agree
+
+    fast = convmm.conv(x, w, padding=1)[0]
+    scale = np.abs(e.kernels) @ np.abs(e.patches)
+    wrong = fast.astype(np.float64)
+    wrong[0, 0, 0] += 1e-2 * scale.max()
+    assert not _agree(wrong.astype(dtype), e.output, scale.reshape(e.output.shape), np.float32)
+
+
+def test_nan_and_inf_sit_at_the_same_places() -> None:
+    x = np.full((1, 1, 3, 3), np.nan)
+    x[0, 0, 2, 2] = 1.0
+    e = convmm.explain(x, np.ones((1, 1, 2, 2)))
+    assert all(e.checks.values()), e.checks
+    x = np.ones((1, 1, 3, 3))
+    x[0, 0, 0, 0] = np.inf
+    assert all(convmm.explain(x, np.ones((1, 1, 2, 2))).checks.values())
+
+
+def test_a_large_explanation_skips_the_direct_loop_and_says_so() -> None:
+    e = convmm.explain(np.ones((1, 1, 30_000)), np.ones((1, 1, 3)), padding=1)
+    assert e.checks["convmm.reference.conv"] is None
+    assert e.checks["convmm.conv"] is True and e.checks["torch"] is True
+    note = e.check_notes["convmm.reference.conv"]
+    assert "30000 positions" in note and note in e.to_text()
+
+
+def test_many_channels_and_groups_are_summarised_in_text() -> None:
+    e = convmm.explain(np.ones((1, 64, 8, 8)), np.ones((64, 8, 3, 3)), padding=1, groups=8)
+    text = e.to_text()
+    assert "channel 0:" in text and "channel 63:" in text and "channel 5:" not in text
+    assert "… 61 more channels of the 64" in text
+    assert "(groups 0 and 7 of 8 shown; the others are alike)" in text
+    assert "P_0:" in text and "P_7:" in text and "P_3:" not in text
+    assert len(text.splitlines()) < 300
+    deep = convmm.explain(np.ones((1, 1, 9, 3, 3)), np.ones((1, 1, 2, 2, 2)))
+    assert "… 6 more slices of channel 0" in deep.to_text()
+
+
+def test_arguments_torch_cannot_take_are_noted_not_raised() -> None:
+    """A stride beyond torch's int64 is fine for convmm; the torch check says it did not run."""
+    e = convmm.explain(np.ones((1, 1, 5, 5)), np.ones((1, 1, 2, 2)), stride=2**70)
+    assert e.checks["convmm.conv"] is True and e.checks["convmm.reference.conv"] is True
+    assert e.checks["torch"] is None
+    assert e.check_notes["torch"].startswith("not run: PyTorch refused these arguments")

@@ -7,8 +7,11 @@ renderers.  Bad arguments print a one-line error and exit with status 2, never a
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,18 +29,95 @@ class UsageError(Exception):
     """A bad command-line argument: reported in one line, exit status 2."""
 
 
+#: The most elements a generated input or weight may have: an explanation shows its numbers.
+MAX_ELEMENTS = 10_000_000
+
+#: The defaults of ``explain``'s options whose argparse default is None, so that we can tell
+#: whether they were given; applied after the checks for options that do not go together.
+_DEFAULTS: dict[str, Any] = {"filters": 1, "values": "arange", "seed": 0, "padding_mode": "zeros"}
+
+_CONVOLUTION_OPTIONS = (
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "padding_mode",
+    "channels_last",
+    "transpose",
+    "output_padding",
+)
+
+#: (options all given, options refused with them, why): see :func:`_refuse_conflicts`.
+_CONFLICTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
+    (("backward",), ("transpose",), "the backward walkthrough is of a plain convolution"),
+    (("backward",), ("bias",), "the bias does not enter the gradients dK and dX"),
+    (
+        ("example",),
+        ("input_shape", "input", "weight", "bias", "kernel", "filters", "values", "seed")
+        + _CONVOLUTION_OPTIONS,
+        "the examples are fixed",
+    ),
+    (("input",), ("input_shape",), "the input's shape is the .npy file's"),
+    (("input", "weight"), ("values", "seed"), "every number comes from the .npy files"),
+    (("weight",), ("kernel", "filters"), "the weight's shape is the .npy file's"),
+)
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _given(args: argparse.Namespace, dest: str) -> bool:
+    value = getattr(args, dest)
+    return value is not None and value is not False
+
+
+def _write(path: str, name: str, write: Callable[[str], object]) -> None:
+    """``write(path)``, reporting a failure to write as a :class:`UsageError`."""
+    try:
+        write(path)
+    except OSError as error:
+        raise UsageError(f"{name}: cannot write {path!r}: {error.strerror or error}") from None
+
+
+def _check_writable(path: str, name: str) -> None:
+    """Refuse, before any work, a target that cannot be written (a directory, no folder, ...)."""
+    target = Path(path)
+    folder = target.parent
+    reason = None
+    if target.is_dir():
+        reason = "it is a directory"
+    elif not folder.exists():
+        reason = f"no such directory {str(folder)!r}"
+    elif not folder.is_dir():
+        reason = f"{str(folder)!r} is not a directory"
+    elif not os.access(target if target.exists() else folder, os.W_OK):
+        reason = "permission denied"
+    if reason is not None:
+        raise UsageError(f"{name}: cannot write {path!r}: {reason}")
+
+
+def _report(command: str, message: str) -> int:
+    """Print the first line of ``message`` as the command's error; the exit status 2."""
+    lines = message.strip().splitlines() or ["unknown error"]
+    print(f"convmm {command}: error: {lines[0]}", file=sys.stderr)
+    return 2
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
-def _example_backward(example: Example) -> Explanation:
-    """The backward view of an example, with dY = 1, 2, 3, ... (small exact integers)."""
-    forward = explain(example.input, example.weight, **example.options)
-    shape = (1, forward.geometry.out_channels, *forward.geometry.window.output_shape)
-    grad_output = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
-    return explain_backward(grad_output, example.input, example.weight, **example.options)
+def _backward(x: np.ndarray, w: np.ndarray, options: dict[str, Any]) -> Explanation:
+    """The backward view of ``conv(x, w, **options)``, with dY = 1, 2, 3, ... (exact integers)."""
+    forward = explain(x, w, **options)
+    shape = forward.geometry.output_array_shape()
+    grad_output = np.arange(1.0, 1.0 + math.prod(shape)).reshape(shape)
+    return explain_backward(grad_output, x, w, **options)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.html:
+        _check_writable(args.html, "--html")
     chosen = [e for e in SEED_EXAMPLES if args.example in (None, e.name)]
     explanations = []
     for example in chosen:
@@ -49,7 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
     for example in chosen:
         if example.name == "bigger":
             print(f"== {example.name}, backward ==")
-            explanation = _example_backward(example)
+            explanation = _backward(example.input, example.weight, example.options)
             print(explanation.to_text())
             print()
             explanations.append(explanation)
@@ -59,27 +139,40 @@ def _demo(args: argparse.Namespace) -> int:
 
         titles = [f"{e.name}: {e.title}" for e in chosen]
         titles += [f"{e.name}: backward" for e in chosen if e.name == "bigger"]
-        Path(args.html).write_text(
-            render_pages(explanations, titles, title="convmm demo: the seed's examples"),
-            encoding="utf-8",
-        )
+        page = render_pages(explanations, titles, title="convmm demo: the seed's examples")
+        _write(args.html, "--html", lambda path: Path(path).write_text(page, encoding="utf-8"))
         print(f"The interactive page is {Path(args.html).resolve()}")
     print("All checks agree." if ok else "SOME CHECKS DISAGREE.")
     return 0 if ok else 1
 
 
-# ---- explain --------------------------------------------------------------------------------
+# ---- explain: checking the arguments ---------------------------------------------------------
+
+_INT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _int(text: str) -> int:
+    """One integer (digits, optionally signed); ValueError for anything else."""
+    if not _INT.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
 
 
 def _ints(text: str, name: str) -> tuple[int, ...]:
+    """Integers separated by ``,`` or ``x`` (3,4,4 or 3x4x4); no empty parts."""
     try:
-        values = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+        return tuple(_int(part) for part in re.split(r"[,x]", text))
     except ValueError:
         raise UsageError(
-            f"{name} must be comma-separated integers like 3 or 2,3; got {text!r}"
+            f"{name} must be comma-separated integers like 3 or 2,3 (or 2x3); got {text!r}"
         ) from None
-    if not values:
-        raise UsageError(f"{name} must be comma-separated integers like 3 or 2,3; got {text!r}")
+
+
+def _sizes(text: str, name: str) -> tuple[int, ...]:
+    """:func:`_ints` that are all positive: sizes of arrays."""
+    values = _ints(text, name)
+    if min(values) < 1:
+        raise UsageError(f"{name} sizes must be positive integers; got {text!r}")
     return values
 
 
@@ -100,7 +193,7 @@ def _padding(text: str | None) -> Any:
         for part in text.split(","):
             before, _, after = part.partition(":")
             try:
-                pairs.append((int(before), int(after)))
+                pairs.append((_int(before), _int(after)))
             except ValueError:
                 raise UsageError(
                     f"--padding per-side pairs look like 1:2,0:1 (before:after per dim); "
@@ -110,70 +203,161 @@ def _padding(text: str | None) -> Any:
     return _per_dim(text, "--padding")
 
 
+def _refuse_conflicts(args: argparse.Namespace) -> None:
+    """Refuse options that would be ignored with the others given (see ``_CONFLICTS``)."""
+    for given, refused, why in _CONFLICTS:
+        if not all(_given(args, dest) for dest in given):
+            continue
+        for dest in refused:
+            if _given(args, dest):
+                both = " and ".join(_flag(d) for d in given)
+                raise UsageError(
+                    f"{both} with {_flag(dest)}: {why}; drop {_flag(dest)} or {_flag(given[-1])}"
+                )
+    if args.seed is not None and args.values != "random":
+        raise UsageError("--seed goes with --values random (arange has no randomness)")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """The integer options: positive counts, a non-negative seed."""
+    for dest in ("filters", "groups"):
+        value = getattr(args, dest)
+        if value is not None and value < 1:
+            raise UsageError(f"{_flag(dest)} must be a positive integer; got {value}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer; got {args.seed}")
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    """The files to write: writable, and figures named by their format."""
+    for dest, suffix in (("html", None), ("png", ".png"), ("svg", ".svg")):
+        path = getattr(args, dest)
+        if path is None:
+            continue
+        if suffix is not None and Path(path).suffix.lower() != suffix:
+            raise UsageError(f"{_flag(dest)}: the file name must end in {suffix}; got {path!r}")
+        _check_writable(path, _flag(dest))
+
+
+# ---- explain: the arrays ---------------------------------------------------------------------
+
+#: What a .npy file holds, by numpy dtype kind, for the kinds an explanation cannot take.
+_KINDS = {
+    "c": "complex numbers",
+    "O": "Python objects",
+    "U": "text",
+    "S": "bytes",
+    "V": "records",
+    "M": "dates",
+    "m": "time spans",
+}
+
+
 def _load(path: str, name: str) -> np.ndarray:
+    """A .npy array as real floats: integers and bools become (exact) float64."""
     try:
-        array = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
+        if "allow_pickle" in str(error):  # numpy's refusal to unpickle an object array
+            raise UsageError(_unreal(name, path, "O")) from None
         raise UsageError(f"{name}: cannot read {path!r} as a .npy file ({error})") from None
-    if not isinstance(array, np.ndarray):
+    if not isinstance(loaded, np.ndarray):
         raise UsageError(f"{name}: {path!r} holds several arrays; give one .npy array")
+    array: np.ndarray = loaded
+    if array.dtype.kind not in "iubf":
+        raise UsageError(_unreal(name, path, array.dtype.kind))
+    if array.dtype not in (np.float16, np.float32, np.float64):
+        array = array.astype(np.float64)
     return array
 
 
+def _unreal(name: str, path: str, kind: str) -> str:
+    what = _KINDS.get(kind, "values that are not numbers")
+    return f"{name}: {path!r} holds {what}; give a .npy file of real numbers (float, int or bool)"
+
+
+def _refuse_huge(shape: tuple[int, ...], name: str, what: str) -> None:
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise UsageError(
+            f"{name}: {what} of shape {shape} would have {count:,} elements; "
+            f"an explanation takes at most {MAX_ELEMENTS:,}"
+        )
+
+
 def _values(shape: tuple[int, ...], how: str, rng: np.random.Generator) -> np.ndarray:
-    size = int(np.prod(shape))
     if how == "arange":
-        return np.arange(1.0, size + 1.0).reshape(shape)
+        return np.arange(1.0, math.prod(shape) + 1.0).reshape(shape)
     return rng.integers(-4, 5, size=shape).astype(np.float64)
 
 
-def _explain_arrays(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    rng = np.random.default_rng(args.seed)
-    if args.example:
-        example = next(e for e in SEED_EXAMPLES if e.name == args.example)
-        return example.input[0], example.weight, None
+def _chosen_example(args: argparse.Namespace) -> Example | None:
+    return next((e for e in SEED_EXAMPLES if e.name == args.example), None)
+
+
+def _input(args: argparse.Namespace, rng: np.random.Generator) -> np.ndarray:
     if args.input:
         x = _load(args.input, "--input")
-    else:
-        if args.input_shape is None:
+        if x.ndim < 2:
             raise UsageError(
-                "give --input-shape (e.g. 3,4,4 for 3 channels of 4x4), --input or --example"
+                "--input must have at least 2 dims: channels then spatial sizes (spatial sizes "
+                f"then channels with --channels-last); got shape {x.shape}"
             )
-        shape = _ints(args.input_shape, "--input-shape")
-        if len(shape) < 2:
-            raise UsageError(
-                "--input-shape is channels then spatial sizes, e.g. 3,4,4; "
-                f"got {args.input_shape!r}"
-            )
-        x = _values(shape, args.values, rng)
+        return x
+    if args.input_shape is None:
+        raise UsageError(
+            "give --input-shape (e.g. 3,4,4 for 3 channels of 4x4), --input or --example"
+        )
+    shape = _sizes(args.input_shape, "--input-shape")
+    if len(shape) < 2:
+        raise UsageError(
+            f"--input-shape is channels then spatial sizes, e.g. 3,4,4; got {args.input_shape!r}"
+        )
+    _refuse_huge(shape, "--input-shape", "an input")
+    return _values(shape, args.values, rng)
+
+
+def _weight(args: argparse.Namespace, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if args.weight:
-        w = _load(args.weight, "--weight")
+        return _load(args.weight, "--weight")
+    ndim = x.ndim - 1
+    kernel = _sizes(args.kernel, "--kernel") if args.kernel else (2,)
+    if len(kernel) == 1:
+        kernel = kernel * ndim
+    if len(kernel) != ndim:
+        raise UsageError(
+            f"--kernel needs 1 or {ndim} sizes for a {ndim}-D input; got {args.kernel!r}"
+        )
+    groups = args.groups or 1
+    channels = x.shape[-1] if args.channels_last else x.shape[0]
+    if channels % groups or args.filters % groups:
+        raise UsageError(
+            f"--groups must divide the input channels ({channels}) and --filters "
+            f"({args.filters}); got {groups}"
+        )
+    if args.transpose:
+        shape = (channels, args.filters // groups, *kernel)
     else:
-        ndim = x.ndim - 1
-        kernel = _ints(args.kernel, "--kernel") if args.kernel else (2,)
-        if len(kernel) == 1:
-            kernel = kernel * ndim
-        if len(kernel) != ndim:
-            raise UsageError(
-                f"--kernel needs 1 or {ndim} sizes for a {ndim}-D input; got {args.kernel!r}"
-            )
-        groups = args.groups or 1
-        channels = x.shape[-1] if args.channels_last else x.shape[0]
-        if groups < 1 or channels % groups or args.filters % groups:
-            raise UsageError(
-                f"--groups must divide the input channels ({channels}) and --filters "
-                f"({args.filters}); got {groups}"
-            )
-        if args.transpose:
-            shape = (channels, args.filters // groups, *kernel)
-        else:
-            shape = (args.filters, channels // groups, *kernel)
-        w = _values(shape, args.values, rng)
+        shape = (args.filters, channels // groups, *kernel)
+    _refuse_huge(shape, "--filters/--kernel", "a weight")
+    return _values(shape, args.values, rng)
+
+
+def _explain_arrays(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    example = _chosen_example(args)
+    if example is not None:
+        return example.input[0], example.weight, None
+    rng = np.random.default_rng(args.seed)
+    x = _input(args, rng)
+    w = _weight(args, x, rng)
     b = _load(args.bias, "--bias") if args.bias else None
     return x, w, b
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    example = _chosen_example(args)
+    if example is not None:
+        return dict(example.options)
     options: dict[str, Any] = {}
     for name in ("stride", "dilation"):
         value = _per_dim(getattr(args, name), f"--{name}")
@@ -199,28 +383,35 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _explain(args: argparse.Namespace) -> int:
+# ---- explain --------------------------------------------------------------------------------
+
+
+def _walkthrough(args: argparse.Namespace) -> Explanation:
     x, w, b = _explain_arrays(args)
-    options = {} if args.example else _options(args)
-    if args.example:
-        example = next(e for e in SEED_EXAMPLES if e.name == args.example)
-        options = dict(example.options)
+    options = _options(args)
     if args.transpose:
-        explanation = explain_transpose(x, w, b, **options)
-    elif args.backward:
-        forward = explain(x, w, b, **options)
-        shape = forward.geometry.output_array_shape()
-        grad = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
-        explanation = explain_backward(grad, x, w, **options)
-    else:
-        explanation = explain(x, w, b, **options)
+        return explain_transpose(x, w, b, **options)
+    if args.backward:
+        return _backward(x, w, options)
+    return explain(x, w, b, **options)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    _refuse_conflicts(args)
+    for dest, default in _DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+    _check_numbers(args)
+    _check_targets(args)
+    explanation = _walkthrough(args)
     written = []
     if args.html:
-        explanation.save_html(args.html)
+        _write(args.html, "--html", explanation.save_html)
         written.append(args.html)
-    for target in (args.png, args.svg):
+    for dest in ("png", "svg"):
+        target = getattr(args, dest)
         if target:
-            explanation.save_figure(target)
+            _write(target, _flag(dest), explanation.save_figure)
             written.append(target)
     if not args.quiet:
         print(explanation.to_text())
@@ -238,12 +429,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog="convmm",
         description="Convolution as one matrix product: unfold (P), flatten (K), multiply (KP).",
+        epilog="examples:\n"
+        "  convmm demo\n"
+        "  convmm explain --example bigger\n"
+        "  convmm explain --input-shape 1,5,5 --kernel 3 --padding 1 --stride 2 --html page.html\n"
+        "\n'convmm COMMAND --help' tells more about each command.",
+        formatter_class=raw,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    raw = argparse.RawDescriptionHelpFormatter
     demo = commands.add_parser(
         "demo",
         help="walk through the seed article's three examples and check them",
@@ -281,17 +478,18 @@ def _parser() -> argparse.ArgumentParser:
         "--example", choices=[e.name for e in SEED_EXAMPLES], help="one of the seed's examples"
     )
     source.add_argument(
-        "--input-shape", metavar="C,SIZES", help="channels then spatial sizes, e.g. 3,4,4"
+        "--input-shape", metavar="C,SIZES", help="channels then spatial sizes, e.g. 3,4,4 or 3x4x4"
     )
     source.add_argument("--kernel", metavar="K", help="kernel size: one int or one per dim (2)")
-    source.add_argument("--filters", type=int, default=1, help="output channels (1)")
+    # The options with a default in _DEFAULTS default to None here, to tell whether they were given.
+    source.add_argument("--filters", type=int, help=f"output channels ({_DEFAULTS['filters']})")
     source.add_argument(
         "--values",
         choices=["arange", "random"],
-        default="arange",
-        help="arange: 1, 2, 3, ... as in the seed; random: integers in -4..4 (--seed)",
+        help="arange: 1, 2, 3, ... as in the seed; random: integers in -4..4 (--seed); "
+        f"default {_DEFAULTS['values']}",
     )
-    source.add_argument("--seed", type=int, default=0, help="seed for --values random (0)")
+    source.add_argument("--seed", type=int, help=f"seed for --values random ({_DEFAULTS['seed']})")
     source.add_argument("--input", metavar="FILE", help="input from a .npy file (C, *spatial)")
     source.add_argument("--weight", metavar="FILE", help="weight from a .npy file")
     source.add_argument("--bias", metavar="FILE", help="bias from a .npy file")
@@ -305,7 +503,7 @@ def _parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--padding-mode",
         choices=["zeros", "reflect", "replicate", "circular"],
-        default="zeros",
+        help=f"how to pad ({_DEFAULTS['padding_mode']})",
     )
     options.add_argument("--channels-last", action="store_true", help="input is (*sizes, C)")
     options.add_argument("--transpose", action="store_true", help="a transposed convolution")
@@ -328,15 +526,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.run(args)
-    except UsageError as error:
-        print(f"convmm {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as error:
-        print(f"convmm {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except ImportError as error:
-        print(f"convmm {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except (UsageError, ValueError, TypeError, OverflowError, ImportError) as error:
+        return _report(args.command, str(error))
+    except MemoryError as error:  # a last resort: the sizes are checked before
+        return _report(args.command, f"out of memory ({error}); choose smaller sizes")
     return status
 
 

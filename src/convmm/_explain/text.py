@@ -13,6 +13,8 @@ __all__ = ["dim_names", "format_formula", "format_matrix", "render_text"]
 
 #: The most rows or columns of a matrix shown before the middle is elided.
 MAX_SHOWN = 16
+#: The most channels (and 3-D slices) of an array, and groups of a product, shown.
+MAX_CHANNELS, MAX_GROUPS = 4, 3
 
 
 def dim_names(ndim: int) -> tuple[str, ...]:
@@ -69,17 +71,44 @@ def _shape(shape: Sequence[int]) -> str:
 
 
 def _spatial(a: np.ndarray, label: str, names: tuple[str, ...], lines: list[str]) -> None:
-    """A (C, *spatial) array, channel by channel; 3-D and up slice by slice."""
-    for c in range(a.shape[0]):
+    """A (C, *spatial) array, channel by channel; 3-D and up slice by slice.
+
+    More than ``MAX_CHANNELS`` channels (or slices) show the first and the last few.
+    """
+    for c in _keep(a.shape[0], MAX_CHANNELS):
+        if c is None:
+            lines.append(f" … {a.shape[0] - MAX_CHANNELS + 1} more {label}s of the {a.shape[0]}")
+            continue
         plane = a[c]
         if plane.ndim <= 2:
             lines.append(f" {label} {c}:")
             lines.append(format_matrix(np.atleast_2d(plane)))
             continue
-        for index in np.ndindex(*plane.shape[:-2]):
-            where = ", ".join(f"{n}={i}" for n, i in zip(names, index, strict=False))
+        slices = list(np.ndindex(*plane.shape[:-2]))
+        for i in _keep(len(slices), MAX_CHANNELS):
+            if i is None:
+                lines.append(f"  … {len(slices) - MAX_CHANNELS + 1} more slices of {label} {c}")
+                continue
+            where = ", ".join(f"{n}={j}" for n, j in zip(names, slices[i], strict=False))
             lines.append(f" {label} {c}, slice {where}:")
-            lines.append(format_matrix(plane[index]))
+            lines.append(format_matrix(plane[slices[i]]))
+
+
+def _groups(g: int, lines: list[str], indent: str = "   ") -> list[int]:
+    """The groups to show (the first and the last of many), noting the others in ``lines``."""
+    shown = [group for group in _keep(g, MAX_GROUPS) if group is not None]
+    if len(shown) < g:
+        lines.append(f"{indent}(groups 0 and {g - 1} of {g} shown; the others are alike)")
+    return shown
+
+
+def _checks(e: Explanation, lines: list[str]) -> None:
+    lines.append("Checks:")
+    for name, ok in e.checks.items():
+        verdict = "same" if ok else "DIFFERENT"
+        if ok is None:
+            verdict = e.check_notes.get(name, "not run")
+        lines.append(f"   {name}: {verdict}")
 
 
 def _position(e: Explanation, column: int) -> str:
@@ -144,19 +173,19 @@ def render_text(e: Explanation) -> str:
             f"   P is {g} x {_shape(e.patches.shape[1:])} ({e.patches.size} entries, more than "
             f"{e.max_entries}): shown in part."
         )
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         channels = f" (input channels {group * cin}..{(group + 1) * cin - 1})" if g > 1 else ""
         lines.append(f"   P{tag}: {_shape(e.patches[group].shape)}{channels}")
         lines.append(format_matrix(e.patches[group], "   "))
     lines.append(f"5. K: each filter flattened into one row ({product}).")
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         filters = f" (filters {group * cout}..{(group + 1) * cout - 1})" if g > 1 else ""
         lines.append(f"   K{tag}: {_shape(e.kernels[group].shape)}{filters}")
         lines.append(format_matrix(e.kernels[group], "   "))
     lines.append("6. KP: the convolution as a matrix product.")
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         lines.append(f"   K{tag}P{tag}: {_shape(e.products[group].shape)}")
         lines.append(format_matrix(e.products[group], "   "))
@@ -172,10 +201,7 @@ def render_text(e: Explanation) -> str:
         lines.append("   " + format_formula(name, terms).replace("\n", "\n   "))
     if e.kind == "conv_backward":
         _render_backward(e, lines)
-    lines.append("Checks:")
-    for name, ok in e.checks.items():
-        verdict = "not available" if ok is None else ("same" if ok else "DIFFERENT")
-        lines.append(f"   {name}: {verdict}")
+    _checks(e, lines)
     return "\n".join(lines)
 
 
@@ -186,7 +212,7 @@ def _render_backward(e: Explanation, lines: list[str]) -> None:
     names = dim_names(e.geometry.window.ndim)
     g = e.geometry.groups
     lines.append("Backward: the gradients are matrix products too.")
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         lines.append(f"9. dY{tag}, the gradient with respect to KP: {_shape(dy[group].shape)}")
         lines.append(format_matrix(dy[group], "   "))
@@ -221,14 +247,14 @@ def _render_transpose(e: Explanation) -> str:
         "2. K: the weight, one row per input channel (as the convolution it transposes "
         "flattens its filters)."
     )
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         lines.append(f"   K{tag}: {_shape(e.kernels[group].shape)}")
         lines.append(format_matrix(e.kernels[group], "   "))
     lines.append(
         "3. The columns K^T @ X: column l holds what input position l adds into the output."
     )
-    for group in range(g):
+    for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         lines.append(f"   K{tag}^T X{tag}: {_shape(e.patches[group].shape)}")
         lines.append(format_matrix(e.patches[group], "   "))
@@ -263,8 +289,5 @@ def _render_transpose(e: Explanation) -> str:
             f" + dilation*(kernel - 1) + output_padding + 1\n"
             f"         = ({n} - 1)*{s} - {b} - {a} + {d}*({k} - 1) + {extra} + 1 = {out}"
         )
-    lines.append("Checks:")
-    for name, ok in e.checks.items():
-        verdict = "not available" if ok is None else ("same" if ok else "DIFFERENT")
-        lines.append(f"   {name}: {verdict}")
+    _checks(e, lines)
     return "\n".join(lines)
