@@ -406,3 +406,78 @@ def test_measured_peak_matches_the_bound(data: st.DataObject) -> None:
     # the same products, cut differently: equal up to BLAS's rounding
     tolerance = 1e-2 if x.dtype == np.float16 else 1e-5
     np.testing.assert_allclose(out, reference, rtol=tolerance, atol=tolerance)
+
+
+# NumPy's ufuncs buffer strided operands in blocks of ``np.getbufsize()`` elements (8192), up to
+# three operands: a fixed allowance of at most 192 KiB that no plan can see (the folds' strided
+# ``+=``).  It does not grow with the layer.
+UFUNC_BUFFERS = 3 * 8192 * 8
+
+
+@given(data=st.data())
+def test_backward_measured_peak_matches_the_bound(data: st.DataObject) -> None:
+    """conv_backward and conv_transpose on small random layers under random bounds: the peak
+    stays within the bound plus the weight-sized buffers (K, Kᵀ, dK's sum), NumPy's ufunc
+    buffers, and for float16 the float32 copy of the input gradient that is not workspace."""
+    nd = data.draw(st.integers(1, 3), label="nd")
+    groups = data.draw(st.integers(1, 2), label="groups")
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=nd, max_size=nd), label="kernel")
+    top = {1: 1000, 2: 48, 3: 14}[nd]
+    spatial = data.draw(st.lists(st.integers(3, top), min_size=nd, max_size=nd), label="spatial")
+    channels = groups * data.draw(st.integers(1, 16), label="channels per group")
+    batch = data.draw(st.integers(1, 3), label="batch")
+    dtype = data.draw(st.sampled_from([np.float16, np.float32, np.float64]), label="dtype")
+    channels_last = data.draw(st.booleans(), label="channels_last")
+    kwargs: dict[str, Any] = {
+        "padding": data.draw(st.sampled_from([0, 1, "same"]), label="padding"),
+        "padding_mode": data.draw(
+            st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="mode"
+        ),
+        "stride": data.draw(st.integers(1, 2), label="stride"),
+        "groups": groups,
+        "channels_last": channels_last,
+    }
+    xshape = (batch, *spatial, channels) if channels_last else (batch, channels, *spatial)
+    x = _random(xshape, dtype, 8)
+    w = _random((groups * 2, channels // groups, *kernel), dtype, 9)
+    dy = _random(convmm.conv_output_shape(x.shape, w.shape, **kwargs), dtype, 10)
+    whole = convmm.conv_backward(dy, x, w, max_workspace_bytes=HUGE, **kwargs)
+    full = _full_patch_bytes(x, w, kwargs, dy)[0]
+    budget = data.draw(st.integers(max(full // 16, 1), max(full, 1)), label="budget")
+    compute = np.result_type(np.float32, dtype)
+    slack = 64 * 1024 + 4 * w.size * compute.itemsize + UFUNC_BUFFERS
+    if dtype == np.float16:
+        slack += x.size * 4
+    tolerance = 5e-2 if dtype == np.float16 else 1e-4
+
+    def backward() -> Any:
+        return convmm.conv_backward(dy, x, w, max_workspace_bytes=budget, **kwargs)
+
+    try:
+        grads, peak = _peak_extra(backward)
+    except ValueError as error:
+        assert "is too small" in str(error)
+        return
+    results = sum(g.nbytes for g in grads)
+    assert peak - results <= budget + slack, (peak - results, budget)
+    for got, want in zip(grads, whole, strict=True):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * 10)
+
+    # the transposed convolution of dy is the same fold (zeros padding: it has no modes)
+    options = {k: v for k, v in kwargs.items() if k != "padding_mode"}
+    if options["padding"] == "same":
+        geometry = conv_geometry(x.shape, w.shape, None, dilation=1, func="test", **kwargs)
+        options["padding"] = geometry.window.padding
+    transposed_weight = np.ascontiguousarray(w)  # (C_out, C_in/g, *k): conv_transpose's layout
+    reference = convmm.conv_transpose(dy, transposed_weight, max_workspace_bytes=HUGE, **options)
+    try:
+        out, peak = _peak_extra(
+            lambda: convmm.conv_transpose(
+                dy, transposed_weight, max_workspace_bytes=budget, **options
+            )
+        )
+    except ValueError as error:
+        assert "is too small" in str(error)
+        return
+    assert peak - out.nbytes <= budget + slack
+    np.testing.assert_allclose(out, reference, rtol=tolerance, atol=tolerance * 10)
