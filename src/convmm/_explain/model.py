@@ -231,6 +231,12 @@ def _fold_columns(window: Window, columns: np.ndarray) -> np.ndarray:
     return out
 
 
+def _one_sample(result: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """A one-image result of the library (batched or not, in its layout), channels first."""
+    result = result[0] if geometry.batched else result
+    return np.moveaxis(result, -1, 0) if geometry.channels_last else result
+
+
 def _check_max_entries(max_entries: object, func: str) -> None:
     if not isinstance(max_entries, int | np.integer) or isinstance(max_entries, bool):
         raise TypeError(
@@ -395,15 +401,11 @@ def explain(
     notes: dict[str, str] = {}
     one = x_all[sample : sample + 1] if geometry.batched else x_all
 
-    def channels_first(result: np.ndarray) -> np.ndarray:
-        result = result[0] if geometry.batched else result
-        return np.moveaxis(result, -1, 0) if channels_last else result
-
-    fast = channels_first(conv(one, w, b, **options))
+    fast = _one_sample(conv(one, w, b, **options), geometry)
     checks["convmm.conv"] = _agree(fast, output, scale, dtype)
     too_large = _too_large_for_reference(geometry)
     if too_large is None:
-        slow = channels_first(reference.conv(one, w, b, **options))
+        slow = _one_sample(reference.conv(one, w, b, **options), geometry)
         checks["convmm.reference.conv"] = _agree(slow, output, scale, np.float64)
     else:
         _not_run(checks, notes, "convmm.reference.conv", too_large)
@@ -554,15 +556,11 @@ def explain_transpose(
     notes: dict[str, str] = {}
     one = x_all[sample : sample + 1] if geometry.batched else x_all
 
-    def channels_first(result: np.ndarray) -> np.ndarray:
-        result = result[0] if geometry.batched else result
-        return np.moveaxis(result, -1, 0) if channels_last else result
-
-    fast = channels_first(conv_transpose(one, w, b, **options))
+    fast = _one_sample(conv_transpose(one, w, b, **options), geometry)
     checks["convmm.conv_transpose"] = _agree(fast, output, scale, compute_dtype(x_all, w, b))
     too_large = _too_large_for_reference(geometry)
     if too_large is None:
-        slow = channels_first(reference.conv_transpose(one, w, b, **options))
+        slow = _one_sample(reference.conv_transpose(one, w, b, **options), geometry)
         checks["convmm.reference.conv_transpose"] = _agree(slow, output, scale, np.float64)
     else:
         _not_run(checks, notes, "convmm.reference.conv_transpose", too_large)
@@ -694,9 +692,7 @@ def explain_backward(
 
     def agree(grads: tuple[Any, ...], dtype: Any) -> bool:
         grad_x, grad_w, grad_b = grads
-        grad_x = grad_x[0] if geometry.batched else grad_x
-        grad_x = np.moveaxis(grad_x, -1, 0) if channels_last else grad_x
-        got = (grad_x, grad_w.reshape(grad_weight.shape), grad_b)
+        got = (_one_sample(grad_x, geometry), grad_w.reshape(grad_weight.shape), grad_b)
         return all(_agree(*c, dtype) for c in zip(got, wants, scales, strict=True))
 
     checks: dict[str, bool | None] = {}
