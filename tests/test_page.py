@@ -9,6 +9,7 @@ download a browser, and they fail (not skip) when Chromium is missing.  Screensh
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import convmm
-from convmm._explain.page import page_data, render_page, render_pages, script_json
+from convmm._explain.page import CROP_BUDGET, page_data, render_page, render_pages, script_json
 from convmm.examples import SEED_EXAMPLES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +42,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "page"
 DOCS_SCREENSHOT = ROOT / "docs" / "explain-page.png"
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
+PHONE_390 = {"width": 390, "height": 800}
 MAX_PAGE_BYTES = 300_000
 
 # A few examples only: every one loads a page in the browser.  Never more than the profile.
@@ -412,6 +414,189 @@ def test_big_convolution_is_summarised(browser: Any) -> None:
     state = page.highlighted()
     assert {tuple(v) for v in state["input"]} == _expected_read(e, 0, last, data["frameChannels"])
     page.screenshot(ARTIFACTS / "big-1280.png", full_page=False)
+    page.close()
+
+
+def _longest_list(data: Any) -> int:
+    """The most items of any list or dict in ``data``, at any depth."""
+    if isinstance(data, dict):
+        return max([len(data), *(_longest_list(v) for v in data.values())])
+    if isinstance(data, list):
+        return max([len(data), *(_longest_list(v) for v in data)])
+    return 0
+
+
+def _long_input(name: str) -> convmm.Explanation:
+    rng = np.random.default_rng(7)
+    if name == "conv-1d":
+        x = rng.standard_normal((1, 1, 200_000))
+        return convmm.explain(x, np.ones((1, 1, 3)), padding=1, padding_mode="reflect")
+    if name == "conv-2d":
+        x, w = rng.standard_normal((1, 3, 400, 400)), rng.standard_normal((4, 3, 3, 3))
+        return convmm.explain(x, w, np.ones(4), padding=1, padding_mode="circular")
+    if name == "transpose-1d":
+        x = rng.standard_normal((1, 2, 100_000))
+        return convmm.explain_transpose(x, np.ones((2, 1, 3)), np.ones(1), stride=2, padding=1)
+    x = rng.standard_normal((1, 1, 200_000))
+    dy = np.ones((1, 1, 200_000))
+    return convmm.explain_backward(dy, x, np.ones((1, 1, 3)), padding=1, padding_mode="reflect")
+
+
+@pytest.mark.parametrize("name", ["conv-1d", "conv-2d", "transpose-1d", "backward-1d"])
+def test_long_input_makes_a_small_page(browser: Any, name: str) -> None:
+    """A summary embeds only what it draws: nothing in the data grows with the input."""
+    e = _long_input(name)
+    html = render_page(e)
+    assert len(html.encode()) < MAX_PAGE_BYTES
+    data = _embedded(html)
+    assert data["summary"]
+    # No list per cell or per position: the padding's sources, the bias, the crops are bounded.
+    assert _longest_list(data) <= CROP_BUDGET
+    assert all(len(s) <= 16 for s in data["sources"])
+    page = Page(browser, html, f"long-{name}", LAPTOP)
+    # The padding cells drawn (in every crop) still name the input cell they copy.
+    padding = page.page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-role=input][data-padding]'))
+            .map((td) => [td.dataset.channel, td.dataset.cell, td.title])"""
+    )
+    assert bool(padding) == (e.kind != "conv_transpose")
+    for channel, key, title in padding:
+        source = e.source_cell(tuple(int(i) for i in key.split(",")))
+        assert title.endswith(
+            "0" if source is None else f"copy of X[{channel}, {', '.join(map(str, source))}]"
+        )
+    if e.kind == "conv_backward":
+        # dX: the entries of dP of the sampled patches folded into a cell, padding included.
+        page.hover('[data-role="dX"][data-channel="0"][data-cell="1"]')
+        expected = {
+            (0, k, column)
+            for column in data["cols"]
+            for k, read in enumerate(e.patch_cells(column))
+            if e.source_cell(read) == (1,)
+        }
+        assert {tuple(v) for v in page.highlighted()["dP"]} == expected
+    page.close()
+
+
+def _layout(page: Page) -> list[dict[str, Any]]:
+    """Per stack of crops: its height, and the height of each crop's content."""
+    return list(
+        page.page.evaluate(
+            """() => Array.from(document.querySelectorAll('.cmx-stack')).map((s) => ({
+              stack: s.getBoundingClientRect().height,
+              layers: Array.from(s.children).map((l) => l.lastElementChild
+                  .getBoundingClientRect().bottom - l.getBoundingClientRect().top),
+              widths: Array.from(s.querySelectorAll('table')).map((t) => t.offsetWidth),
+            }))"""
+        )
+    )
+
+
+@pytest.mark.parametrize("viewport", [PHONE, PHONE_390, LAPTOP], ids=lambda v: str(v["width"]))
+def test_summary_crops_leave_no_empty_space(browser: Any, viewport: dict[str, int]) -> None:
+    """The crops are stacked in one place: each is as tall as the stack (none leaves a gap)."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((1, 8, 64, 64)), rng.standard_normal((16, 8, 3, 3))
+    e = convmm.explain(x, w, padding=1)
+    data = page_data(e)
+    crops = data["frame"]["crops"].values()
+    assert len({tuple(c["shape"]) for c in crops}) == 1  # one shape, edge or not
+    page = Page(browser, render_page(e), f"summary-{viewport['width']}", viewport)
+    (stack,) = _layout(page)
+    assert len(set(stack["widths"])) == 1, stack["widths"]
+    for height in stack["layers"]:
+        assert stack["stack"] - height <= 4, stack
+    page.screenshot(ARTIFACTS / f"summary-{viewport['width']}.png")
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["bigger", "transpose"])
+def test_formula_fits_at_phone_width(browser: Any, name: str) -> None:
+    """The output-size formula wraps inside its card; the result "= n" stays in view."""
+    if name == "transpose":
+        x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+        e = convmm.explain_transpose(x, np.ones((1, 1, 3, 3)), stride=2, padding=1)
+    else:
+        e = _seed(name)
+    formula = page_data(e)["formula"]
+    for viewport in (PHONE, PHONE_390):
+        page = Page(browser, render_page(e), f"formula-{name}-{viewport['width']}", viewport)
+        boxes = page.page.evaluate(
+            """() => Array.from(document.querySelectorAll('[data-role=formula]')).map((f) => {
+              const card = f.closest('section').getBoundingClientRect();
+              const last = Array.from(f.querySelectorAll('.cmx-ft')).pop();
+              const end = last.getBoundingClientRect();
+              return {
+                lines: Array.from(f.children).map((l) => l.textContent),
+                scroll: f.scrollWidth, client: f.clientWidth,
+                last: last.textContent, right: end.right, cardRight: card.right,
+              };
+            })"""
+        )
+        assert [b["lines"] for b in boxes] == formula  # the same text, however it wraps
+        for box, (_, numbers) in zip(boxes, formula, strict=True):
+            assert box["scroll"] <= box["client"], box
+            assert numbers.endswith(box["last"]) and box["last"].startswith("= "), box
+            assert box["right"] <= min(box["cardRight"], viewport["width"]), box
+        assert page.scroll_width() <= viewport["width"]
+        page.screenshot(ARTIFACTS / f"formula-{name}-{viewport['width']}.png")
+        page.close()
+
+
+def test_cropped_cells_show_what_was_computed(browser: Any) -> None:
+    """A transposed convolution's cropped cells: hatched, with their (dropped) sums in grey."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(-3, 4, (1, 1, 3, 3)).astype(float)
+    w = rng.integers(-2, 3, (1, 1, 3, 3)).astype(float)
+    e = convmm.explain_transpose(x, w, np.array([0.5]), stride=2, padding=1)
+    window = e.geometry.window
+    # The uncropped output, added up here from the columns: what each cell is given.
+    uncropped = np.zeros(window.padded_shape)
+    for column in range(e.num_positions):
+        for k, cell in enumerate(e.patch_cells(column)):
+            uncropped[cell] += e.patches[0, k, column]
+    page = Page(browser, render_page(e), "cropped", LAPTOP)
+    cells = page.page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-role=out][data-cell]')).map((td) => {
+          const style = getComputedStyle(td);
+          return {cell: td.dataset.cell, cropped: td.dataset.cropped === '1', text: td.textContent,
+                  background: style.backgroundImage, color: style.color,
+                  lit: td.classList.contains('hl') || td.classList.contains('hl-soft')};
+        })"""
+    )
+    assert len(cells) == math.prod(window.padded_shape)
+    colours: dict[bool, set[str]] = {True: set(), False: set()}
+    for c in cells:
+        cell = tuple(int(i) for i in c["cell"].split(","))
+        assert c["cropped"] == e.is_padding(cell)
+        if c["cropped"]:
+            assert c["text"] == _fmt(uncropped[cell])
+        else:
+            inside = tuple(i - b for i, (b, _) in zip(cell, window.padding, strict=True))
+            assert c["text"] == _fmt(e.output[(0, *inside)])
+        if not c["lit"]:  # the selected column's cells are highlighted instead
+            assert ("repeating-linear-gradient" in c["background"]) == c["cropped"]
+            colours[c["cropped"]].add(c["color"])
+    assert len(colours[True]) == 1 and not colours[True] & colours[False]  # muted, unlike the rest
+    # Hovering one: the terms that land there add up to it, and it is dropped.
+    corner = (0,) * window.ndim
+    page.hover(f'[data-role="out"][data-channel="0"][data-cell="{_key(corner)}"]')
+    terms = page.page.inner_text("[data-role=terms-out]")
+    assert f"= {_fmt(uncropped[corner])}" in terms and "dropped" in terms
+    page.screenshot(ARTIFACTS / "cropped-1280.png")
+    page.close()
+
+
+def test_padding_cells_are_hatched(browser: Any) -> None:
+    e = convmm.explain(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), padding=1)
+    page = Page(browser, render_page(e), "padding", LAPTOP)
+    backgrounds = page.page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-role=input]:not(.hl)')).map((td) =>
+            [td.hasAttribute('data-padding'), getComputedStyle(td).backgroundImage])"""
+    )
+    assert {pad for pad, _ in backgrounds} == {True, False}
+    for pad, background in backgrounds:
+        assert ("repeating-linear-gradient" in background) == pad
     page.close()
 
 

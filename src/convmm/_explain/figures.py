@@ -858,7 +858,7 @@ def _tag(e: Explanation, group: int) -> str:
 def _checks(e: Explanation) -> str:
     parts = []
     for name, ok in e.checks.items():
-        parts.append(f"{name} {'n/a' if ok is None else ('same' if ok else 'DIFFERENT')}")
+        parts.append(f"{name} {'not run' if ok is None else ('same' if ok else 'DIFFERENT')}")
     return "checked against: " + ", ".join(parts) if parts else ""
 
 

@@ -101,8 +101,17 @@ function isPadding(c) {
   }
   return false;
 }
+// The input index a padded index holds along dim d (-1 for a zero).  Inside the input it is
+// its own; for the padding D.sources maps the index to it (in a summary, only the indices the
+// page draws or reads: the others count as a zero).
+function sourceIndex(d, i) {
+  var b = D.padding[d][0];
+  if (i >= b && i < b + D.inputShape[d]) return i - b;
+  var s = D.sources[d][i];
+  return s === undefined ? -1 : s;
+}
 function sourceCell(c) {
-  var s = c.map(function (i, d) { return D.sources[d][i]; });
+  var s = c.map(function (i, d) { return sourceIndex(d, i); });
   return Math.min.apply(null, s) < 0 ? null : s;
 }
 function toInput(c) {
@@ -250,15 +259,20 @@ function matrix(parent, o) {
 // A spatial array per channel (a padded frame, the output, dX): 1-D as one row, 2-D as a grid,
 // 3-D and up slice by slice along the leading dims.  Whole, or (in a summary) one crop around
 // each sampled patch: the crops are stacked in one grid cell and only the selected one is
-// visible, so that changing the patch never moves the rest of the page under the mouse.
+// visible, so that changing the patch never moves the rest of the page under the mouse.  The
+// stacked crops all have one shape (page.py), and each column of their grids one width (that
+// of its widest number in any of them), so that they wrap alike and none leaves empty space
+// below another.
 function Frame(o) {
   this.o = o;
   this.host = el("div", SUMMARY && !o.data.values ? "cmx-stack" : "cmx-row");
   this.cells = {};
   this.column = null;
   this.layers = {};
+  this.widths = null;
 }
 Frame.prototype.drawInto = function (parent, crop) {
+  var self = this;
   var o = this.o;
   var cells = {};
   var shape = crop.shape;
@@ -278,7 +292,14 @@ Frame.prototype.drawInto = function (parent, crop) {
         var names = li.map(function (x, d) { return o.slice(d, x + crop.origin[d]); });
         add(box, el("div", "cmx-cap", names.join(", ")));
       }
-      var tb = add(add(add(box, el("div", "cmx-scroll")), el("table", "cmx-g")), el("tbody"));
+      var table = add(add(box, el("div", "cmx-scroll")), el("table", "cmx-g"));
+      if (self.widths) {
+        var group = add(table, el("colgroup"));
+        self.widths.forEach(function (w) {
+          add(group, el("col")).style.width = "calc(" + w + "ch + 12px)";
+        });
+      }
+      var tb = add(table, el("tbody"));
       for (var i = 0; i < plane[0]; i++) {
         var tr = add(tb, el("tr"));
         for (var j = 0; j < plane[1]; j++) {
@@ -314,6 +335,15 @@ Frame.prototype.show = function (l) {
     return;
   }
   if (this.column === null) {
+    cols.forEach(function (c) {
+      var crop = o.data.crops[String(c)];
+      if (!crop) return;
+      var last = crop.shape[crop.shape.length - 1];
+      if (!self.widths) self.widths = new Array(last).fill(0);
+      crop.values.forEach(function (v, i) {
+        self.widths[i % last] = Math.max(self.widths[i % last], fmt(v).length);
+      });
+    });
     cols.forEach(function (c) {
       var layer = add(self.host, el("div", "cmx-layer"));
       var crop = o.data.crops[String(c)];
@@ -568,11 +598,39 @@ function outputSection(n) {
   });
 }
 
+// One line of the output-size formula, made to wrap on a narrow screen: between its terms,
+// at a space before "=" or an operator, never inside a short bracket like "(kernel - 1)", so
+// that the result "= n" stays in view.  Its text is the line's own, so it copies as one line.
+var SHORT_BRACKET = 16;
+function formulaLine(parent, text) {
+  var line = add(parent, el("div", "cmx-fline"));
+  var open = [], short = [];
+  for (var i = 0; i < text.length; i++) {
+    if (text.charAt(i) === "(") open.push(i);
+    else if (text.charAt(i) === ")" && open.length) {
+      var o = open.pop();
+      if (i - o < SHORT_BRACKET) short.push([o, i]);
+    }
+  }
+  var inShort = function (j) { return short.some(function (r) { return r[0] < j && j < r[1]; }); };
+  var start = 0;
+  for (var j = 0; j <= text.length; j++) {
+    if (j === text.length || (/^ [-+\/=] /.test(text.slice(j, j + 3)) && !inShort(j))) {
+      if (start) line.appendChild(document.createTextNode(" "));
+      add(line, el("span", "cmx-ft", text.slice(start, j)));
+      start = j + 1;
+    }
+  }
+  return line;
+}
+
 function formulaSection(n) {
   var s = section(n + ". The output size, per dim", "formula");
   D.formula.forEach(function (f) {
-    var box = add(s, el("div", "cmx-scroll"));
-    add(box, el("div", "cmx-formula", f[0] + "\n" + "    " + f[1]));
+    var box = add(s, el("div", "cmx-formula"));
+    box.setAttribute("data-role", "formula");
+    formulaLine(box, f[0]);
+    formulaLine(box, f[1]).classList.add("cmx-fnum");
   });
 }
 
@@ -719,7 +777,7 @@ function buildTranspose() {
     ", dilation " + tup(D.dilation) + "), one per kernel offset" +
     (D.isPadded ? ", less the cropped padding (" + padText() + ")" : "") +
     (D.bias ? "; then the bias is added" : "") + ".");
-  legend(s4, (D.isPadded ? [["crop", "cropped: computed, then dropped"]] : []).concat(
+  legend(s4, (D.isPadded ? [["crop", "cropped: computed (in grey), then dropped"]] : []).concat(
     [["hl", "the output cells the selected column adds into"]]));
   var fr = new Frame({
     channels: D.frameChannels,
@@ -731,8 +789,8 @@ function buildTranspose() {
       return D.names[d] + "=" + i + (i < 0 || i >= D.inputShape[d] ? " (cropped)" : "");
     },
     cls: function (cell) { return isPadding(cell) ? "crop" : ""; },
-    title: function (c, cell) {
-      return isPadding(cell) ? "cropped (padding): not part of the output"
+    title: function (c, cell, v) {
+      return isPadding(cell) ? "cropped (padding): " + fmt(v) + " computed, then dropped: not part of the output"
         : "output[" + c + ", " + toInput(cell).join(", ") + "]";
     },
     cell: function (td, c, cell) {
@@ -930,16 +988,16 @@ function showTout(fc, hl, focus) {
       hl.push(get("P-col|" + g + "|" + l));
     });
   });
-  if (D.bias) list.push("b[" + c + "] (" + fmt(D.bias[c]) + ")");
+  var cropped = isPadding(fc.cell);
+  if (D.bias && !cropped) list.push("b[" + c + "] (" + fmt(D.bias[c]) + ")");
   var e = get("out|" + c + "|" + k0);
-  var where = isPadding(fc.cell) ? "cropped cell " + tup(fc.cell) : "output[" + c + ", " + toInput(fc.cell).join(", ") + "]";
-  if (isPadding(fc.cell)) {
-    noteTerms("out", where + ": in the padding, cropped away (nothing of the output).");
-  } else {
-    writeTerms("out", where, list, e ? e.textContent : "",
-      SUMMARY ? "Summary: only the sampled columns are shown." : "");
-  }
-  return where + ": the sum of the highlighted entries of Kᵀ·X" + (D.bias ? " plus the bias" : "");
+  var where = cropped ? "cropped cell " + tup(fc.cell) + " of channel " + c : "output[" + c + ", " + toInput(fc.cell).join(", ") + "]";
+  var notes = [];
+  if (cropped) notes.push("In the padding: computed, then dropped (not part of the output).");
+  if (SUMMARY) notes.push("Summary: only the sampled columns are shown.");
+  writeTerms("out", where, list, e ? e.textContent : "", notes.join(" "));
+  return where + ": the sum of the highlighted entries of Kᵀ·X" +
+    (cropped ? ", dropped by the crop" : D.bias ? " plus the bias" : "");
 }
 
 function showDK(fc, hl, focus) {

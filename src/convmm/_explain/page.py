@@ -7,7 +7,9 @@ fetched: no network, no external URL, everything inline.
 
 When P is too large to show whole (``explanation.elided``), or another array is more than four
 times ``max_entries``, the page is a summary: every shape and formula, and a sample of the
-patches (the first few columns of P and the last), with the input cells around each.
+patches (the first few columns of P and the last), with the input cells around each, all
+cropped to one shape.  A summary embeds only what it draws, so its size does not grow with the
+input's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._unfold import fold
 from .model import Explanation
 from .text import dim_names, format_formula
 
@@ -140,13 +143,6 @@ def _flat(array: np.ndarray) -> list[float | str]:
     return [_number(v) for v in np.asarray(array, dtype=np.float64).ravel().tolist()]
 
 
-def _flat_or_none(array: np.ndarray, present: np.ndarray) -> list[float | str | None]:
-    """Values, with None where ``present`` is False."""
-    values = np.asarray(array, dtype=np.float64).ravel().tolist()
-    flags = np.asarray(present, dtype=bool).ravel().tolist()
-    return [_number(v) if p else None for v, p in zip(values, flags, strict=True)]
-
-
 def _keep(n: int, limit: int, head: int, tail: int) -> list[int]:
     """Indices shown along an axis of length n; -1 marks the elided middle."""
     if n <= limit:
@@ -175,39 +171,55 @@ def _is_summary(e: Explanation) -> tuple[bool, str]:
     return False, ""
 
 
-def _box(cells: Sequence[Sequence[int]], shape: Sequence[int]) -> tuple[list[int], list[int]]:
-    """The bounding box (origin, size) of ``cells``, plus a margin of one cell if it fits."""
+Box = tuple[list[int], list[int]]
+
+
+def _boxes(cells: dict[int, list[tuple[int, ...]]], shape: Sequence[int]) -> dict[int, Box | None]:
+    """A crop (origin, size) around the cells of each column, all of one size.
+
+    The size is the largest extent of any column's cells plus a margin of one cell each side
+    where it fits in ``shape`` and in ``CROP_BUDGET``; each box is centred on its cells and kept
+    inside ``shape``.  One size for all: the page stacks the crops in one place, and crops of
+    one shape lay out alike, so that none leaves empty space under another.  None for a column
+    without cells.
+    """
+    spans = {
+        col: [(min(c[d] for c in cs), max(c[d] for c in cs)) for d in range(len(shape))]
+        for col, cs in cells.items()
+        if cs
+    }
+    if not spans:
+        return dict.fromkeys(cells)
+    extent = [
+        max(hi - lo + 1 for lo, hi in (s[d] for s in spans.values())) for d in range(len(shape))
+    ]
     for margin in (1, 0):
-        origin = [max(0, min(c[d] for c in cells) - margin) for d in range(len(shape))]
-        end = [min(n - 1, max(c[d] for c in cells) + margin) for d, n in enumerate(shape)]
-        size = [b - a + 1 for a, b in zip(origin, end, strict=True)]
+        size = [min(n, k + 2 * margin) for k, n in zip(extent, shape, strict=True)]
         if math.prod(size) <= CROP_BUDGET:
             break
-    return origin, size
+    boxes: dict[int, Box | None] = dict.fromkeys(cells)
+    for col, span in spans.items():
+        origin = [
+            min(max(0, lo - (k - (hi - lo + 1)) // 2), n - k)
+            for (lo, hi), k, n in zip(span, size, shape, strict=True)
+        ]
+        boxes[col] = (origin, size)
+    return boxes
 
 
-def _crop(
-    array: np.ndarray,
-    channels: Sequence[int],
-    cells: Sequence[Sequence[int]],
-    present: np.ndarray | None = None,
-) -> dict[str, Any] | None:
-    """The values of ``array`` (C, *frame) around ``cells``, for ``channels``.
+def _crop(array: np.ndarray, channels: Sequence[int], box: Box | None) -> dict[str, Any] | None:
+    """The values of ``array`` (C, *frame) in ``box``, for ``channels``.
 
-    None when there are no cells, or more than ``CROP_BUDGET`` values to draw.
+    None without a box, or with more than ``CROP_BUDGET`` values to draw.
     """
-    if not cells:
+    if box is None:
         return None
-    origin, size = _box(cells, array.shape[1:])
+    origin, size = box
     if math.prod(size) * len(channels) > CROP_BUDGET:
         return None
     index = tuple(slice(a, a + n) for a, n in zip(origin, size, strict=True))
     block = array[list(channels)][(slice(None),) + index]
-    if present is None:
-        values: list[Any] = _flat(block)
-    else:
-        values = _flat_or_none(block, np.broadcast_to(present[index], block.shape))
-    return {"origin": origin, "shape": size, "values": values}
+    return {"origin": origin, "shape": size, "values": _flat(block)}
 
 
 def _sub(matrix: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[float | str]:
@@ -217,8 +229,10 @@ def _sub(matrix: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[f
     return _flat(matrix[np.ix_(r, c)])
 
 
-def _verdict(ok: bool | None) -> str:
-    return "not available" if ok is None else ("same" if ok else "DIFFERENT")
+def _verdict(e: Explanation, name: str, ok: bool | None) -> str:
+    if ok is None:
+        return e.check_notes.get(name, "not run")
+    return "same" if ok else "DIFFERENT"
 
 
 def page_data(e: Explanation) -> dict[str, Any]:
@@ -231,6 +245,7 @@ def page_data(e: Explanation) -> dict[str, Any]:
     summary, reason = _is_summary(e)
     transpose = e.kind == "conv_transpose"
 
+    boxes: dict[int, Box | None] | None = None  # the crops of a summary, per sampled column
     if summary:
         head = list(range(min(SAMPLE_HEAD_COLUMNS, positions)))
         cols = head if positions - 1 in head else [*head, positions - 1]
@@ -238,8 +253,9 @@ def page_data(e: Explanation) -> dict[str, Any]:
         rows = _keep(cin * k_count, ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL)
         filters = _keep(cout, FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL)
         per_group = [i for i in _keep(cin, CHANNELS_LIMIT, CHANNELS_HEAD, 1) if i >= 0]
+        boxes = _boxes({col: e.patch_cells(col) for col in cols}, window.padded_shape)
         # As many channels as the crops' budget allows (one per group at least).
-        largest = max(math.prod(_box(e.patch_cells(c), window.padded_shape)[1]) for c in cols)
+        largest = max(math.prod(box[1]) for box in boxes.values() if box is not None)
         allowed = max(1, CROP_BUDGET // (largest * len(groups)))
         per_group = per_group[:allowed]
     else:
@@ -249,6 +265,9 @@ def page_data(e: Explanation) -> dict[str, Any]:
     # The channels of the padded frame drawn: the input's (conv) or the output's (transpose),
     # both cin per group in the geometry's terms.
     frame_channels = [g * cin + i for g in groups for i in per_group]
+    out_filters = [g * cout + f for g in groups for f in filters if f >= 0]
+    # The bias of each output channel shown: the frame's (transpose) or the filters'.
+    bias = None if e.bias is None else _pick(e.bias, frame_channels if transpose else out_filters)
 
     data: dict[str, Any] = {
         "kind": e.kind,
@@ -257,7 +276,7 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "batch": (f"image {e.sample} of a batch of {geometry.batch}" if geometry.batch > 1 else ""),
         "shapes": _shapes(e),
         "formula": _formula(e),
-        "checks": [[name, _verdict(ok)] for name, ok in e.checks.items()],
+        "checks": [[name, _verdict(e, name, ok)] for name, ok in e.checks.items()],
         "summary": reason if summary else None,
         "names": list(names),
         "ndim": window.ndim,
@@ -271,7 +290,7 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "mode": window.padding_mode,
         "modeText": _MODES.get(window.padding_mode, window.padding_mode),
         "isPadded": window.is_padded,
-        "sources": [[int(i) for i in s] for s in e.padding_source],
+        "sources": _sources(e, cols, boxes),
         "G": g_count,
         "cin": cin,
         "cout": cout,
@@ -284,51 +303,93 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "rows": rows,
         "filters": filters,
         "frameChannels": frame_channels,
-        "bias": None if e.bias is None else _flat(e.bias),
+        "bias": bias,
         "m": {
             "P": [_sub(e.patches[g], rows, cols) for g in groups],
             "K": [_sub(e.kernels[g], filters, rows) for g in groups],
             "KP": [_sub(e.products[g], filters, cols) for g in groups],
         },
     }
-    out_filters = [g * cout + f for g in groups for f in filters if f >= 0]
     if transpose:
-        # The frame is the uncropped output (the padded shape); the cropped cells hold nothing.
-        interior = tuple(
-            slice(b, b + n) for (b, _), n in zip(window.padding, window.input_shape, strict=True)
-        )
-        inside = np.zeros(window.padded_shape, dtype=bool)
-        inside[interior] = True
-        full = np.zeros((geometry.in_channels, *window.padded_shape))
-        full[(slice(None),) + interior] = e.output
-        data["frame"] = _frame(e, full, frame_channels, cols, summary, inside)
+        data["frame"] = _frame(_uncropped(e), frame_channels, boxes)
         data["xin"] = None if summary else _flat(e.input)
     else:
-        data["frame"] = _frame(e, e.padded, frame_channels, cols, summary, None)
+        data["frame"] = _frame(e.padded, frame_channels, boxes)
         out = e.output.reshape(geometry.out_channels, -1)
         data["out"] = None if summary else _flat(out)
         data["outS"] = _flat(out[np.ix_(out_filters, cols)])
         data["outFilters"] = out_filters
     if e.kind == "conv_backward":
-        data.update(_backward(e, groups, rows, filters, cols, frame_channels, summary))
+        data.update(_backward(e, groups, rows, filters, cols, frame_channels, out_filters, summary))
     return data
 
 
+def _pick(values: np.ndarray, indices: Sequence[int]) -> dict[str, float | str]:
+    """``values[i]`` for each of ``indices``, keyed by ``str(i)`` (the page indexes it by i)."""
+    flat = _flat(values)
+    return {str(i): flat[i] for i in indices}
+
+
+def _sources(
+    e: Explanation, cols: list[int], boxes: dict[int, Box | None] | None
+) -> list[dict[str, int]]:
+    """Per dim, the input index that each padding index holds (-1 for a zero), keyed by str.
+
+    The page computes the inside indices' own (``index - pad_before``).  Whole: every padding
+    index.  In a summary (``boxes`` given), only those the page draws or reads: the indices of
+    the sampled patches and of their crops, so that the data stays small for any input size.
+    """
+    window = e.geometry.window
+    if boxes is None:
+        wanted = [set(range(n)) for n in window.padded_shape]
+    else:
+        wanted = [set() for _ in range(window.ndim)]
+        for col in cols:
+            for d, p in enumerate(e.position(col)):
+                start = p * window.stride[d]
+                span = window.dilation[d] * (window.kernel_size[d] - 1) + 1
+                wanted[d].update(range(start, start + span, window.dilation[d]))
+        for box in boxes.values():
+            if box is not None:
+                for d, (a, n) in enumerate(zip(*box, strict=True)):
+                    wanted[d].update(range(a, a + n))
+    return [
+        {str(i): int(source[i]) for i in sorted(indices) if not before <= i < before + n}
+        for indices, source, (before, _), n in zip(
+            wanted, e.padding_source, window.padding, window.input_shape, strict=True
+        )
+    ]
+
+
+def _uncropped(e: Explanation) -> np.ndarray:
+    """A transposed convolution's output before the crop: the padded frame, ``(C, *padded)``.
+
+    The cropped cells hold what the columns add into them (computed, then dropped); the others
+    hold the output, bias included.
+    """
+    window = e.geometry.window
+    folded = fold(
+        e.patches.reshape(1, -1, e.num_positions),
+        window.padded_shape,
+        window.kernel_size,
+        stride=window.stride,
+        dilation=window.dilation,
+    )[0]
+    full = np.array(folded, dtype=np.float64)
+    interior = tuple(
+        slice(b, b + n) for (b, _), n in zip(window.padding, window.input_shape, strict=True)
+    )
+    full[(slice(None),) + interior] = e.output
+    return full
+
+
 def _frame(
-    e: Explanation,
-    array: np.ndarray,
-    channels: list[int],
-    cols: list[int],
-    summary: bool,
-    inside: np.ndarray | None,
+    array: np.ndarray, channels: list[int], boxes: dict[int, Box | None] | None
 ) -> dict[str, Any]:
-    """The padded frame's values: whole, or cropped around each sampled patch."""
-    if not summary:
-        block = array[channels]
-        if inside is None:
-            return {"values": _flat(block), "crops": None}
-        return {"values": _flat_or_none(block, np.broadcast_to(inside, block.shape)), "crops": None}
-    crops = {str(col): _crop(array, channels, e.patch_cells(col), inside) for col in cols}
+    """The padded frame's values: whole, or (with ``boxes``) cropped around each patch."""
+    if boxes is None:
+        return {"values": _flat(array[channels]), "crops": None}
+    crops = {str(col): _crop(array, channels, box) for col, box in boxes.items()}
     return {"values": None, "crops": crops}
 
 
@@ -339,17 +400,20 @@ def _backward(
     filters: list[int],
     cols: list[int],
     channels: list[int],
+    out_filters: list[int],
     summary: bool,
 ) -> dict[str, Any]:
     dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
     assert dy is not None and dk is not None and dp is not None and dx is not None
     assert db is not None
     if summary:
-        crops = {}
+        read: dict[int, list[tuple[int, ...]]] = {}
         for col in cols:
-            sources = [e.source_cell(cell) for cell in e.patch_cells(col)]
-            crops[str(col)] = _crop(dx, channels, [s for s in sources if s is not None])
-        grad_input: dict[str, Any] = {"values": None, "crops": crops}
+            sources = (e.source_cell(cell) for cell in e.patch_cells(col))
+            read[col] = [s for s in sources if s is not None]
+        grad_input: dict[str, Any] = _frame(
+            dx, channels, _boxes(read, e.geometry.window.input_shape)
+        )
     else:
         grad_input = {"values": _flat(dx[channels]), "crops": None}
     return {
@@ -359,7 +423,7 @@ def _backward(
             "dP": [_sub(dp[g], rows, cols) for g in groups],
         },
         "dX": grad_input,
-        "db": _flat(db),
+        "db": _pick(db, out_filters),
     }
 
 
