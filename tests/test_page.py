@@ -734,12 +734,18 @@ def _explanations(draw: st.DrawFn) -> convmm.Explanation:
         padding = tuple((draw(st.integers(0, 1)), draw(st.integers(0, 1))) for _ in range(ndim))
         x = rng.integers(-3, 4, (cin, *spatial)).astype(float)
         w = rng.integers(-3, 4, (cin, cout // groups, *kernel)).astype(float)
+        # output padding up to max(stride, dilation) - 1: at or past the stride, the output
+        # has cells that no column reaches
+        extra = tuple(
+            draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+        )
         try:
             return convmm.explain_transpose(
                 x,
                 w,
                 stride=stride,
                 padding=padding,
+                output_padding=extra,
                 dilation=dilation,
                 groups=groups,
                 max_entries=max_entries,
@@ -802,3 +808,14 @@ def test_random_geometries_highlight_exactly_their_patch(
         assert page.scroll_width() <= LAPTOP["width"]
     finally:
         page.close()
+
+
+def test_output_padding_past_the_stride_renders() -> None:
+    """dilation 2 > stride 1 allows output_padding 1: a last cell that no column reaches."""
+    e = convmm.explain_transpose(
+        np.arange(1.0, 5.0).reshape(1, 1, 4), np.ones((1, 1, 3)), dilation=2, output_padding=1
+    )
+    data = page_data(e)
+    assert e.output.shape == (1, 9) and e.output[0, -1] == 0
+    assert data["outShape"] == [4] and ["output (uncropped)", "1 × 9", ""] in data["shapes"]
+    assert "transposed convolution of a 1 × 4 input to 1 × 9" in render_page(e)

@@ -198,9 +198,10 @@ class Explanation:
         return html
 
     def save_html(self, path: str) -> None:
-        """Write :meth:`to_html` to ``path``."""
+        """Write :meth:`to_html` to ``path`` (rendered first: a failure leaves no file)."""
+        html = self.to_html()
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(self.to_html())
+            handle.write(html)
 
     def figure(self, **options: Any) -> Any:
         """The walkthrough as a matplotlib ``Figure`` (shown inline by Jupyter; needs matplotlib).
@@ -221,7 +222,7 @@ class Explanation:
 # --------------------------------------------------------------------------------------------
 
 
-def _fold_columns(window: Window, columns: np.ndarray) -> np.ndarray:
+def fold_columns(window: Window, columns: np.ndarray) -> np.ndarray:
     """The fold of one sample's columns ``(G, rows, L)``: the library's own fold, over the
     geometry's window (for a transposed convolution with an output padding at least its
     stride, the window has fewer positions than a convolution of its output size would)."""
@@ -544,12 +545,12 @@ def explain_transpose(
     values = x.reshape(g, cog, -1)
     columns = kernels.transpose(0, 2, 1) @ values  # (G, cg*K, L): Kᵀ·X
 
-    full = _fold_columns(window, columns)
+    full = fold_columns(window, columns)
     bias_column = None if b is None else np.asarray(b, np.float64).reshape(-1, *[1] * window.ndim)
     output = full if bias_column is None else full + bias_column
     zero_input = np.zeros((geometry.in_channels, *window.input_shape))
     padded, sources = _padding(zero_input, geometry)
-    scale = _fold_columns(window, np.abs(kernels).transpose(0, 2, 1) @ np.abs(values))
+    scale = fold_columns(window, np.abs(kernels).transpose(0, 2, 1) @ np.abs(values))
     if bias_column is not None:
         scale = scale + np.abs(bias_column)
     checks: dict[str, bool | None] = {}
@@ -675,12 +676,12 @@ def explain_backward(
     grad_weight = grad_output_matrix @ forward.patches.transpose(0, 2, 1)
     grad_patches = forward.kernels.transpose(0, 2, 1) @ grad_output_matrix
 
-    grad_input = _fold_columns(window, grad_patches)
+    grad_input = fold_columns(window, grad_patches)
     grad_bias = dy.reshape(geometry.out_channels, -1).sum(axis=1)
     wants = (grad_input, grad_weight, grad_bias)
     magnitudes = np.abs(grad_output_matrix)
     scales = (
-        _fold_columns(window, np.abs(forward.kernels).transpose(0, 2, 1) @ magnitudes),
+        fold_columns(window, np.abs(forward.kernels).transpose(0, 2, 1) @ magnitudes),
         magnitudes @ np.abs(forward.patches).transpose(0, 2, 1),
         magnitudes.reshape(geometry.out_channels, -1).sum(axis=1),
     )

@@ -14,6 +14,7 @@ input's.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -26,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._unfold import fold
-from .model import Explanation
+from .model import Explanation, fold_columns
 from .text import dim_names, format_formula
 
 __all__ = ["page_data", "render_page", "render_pages"]
@@ -368,14 +368,12 @@ def _uncropped(e: Explanation) -> np.ndarray:
     hold the output, bias included.
     """
     window = e.geometry.window
-    folded = fold(
-        e.patches.reshape(1, -1, e.num_positions),
-        window.padded_shape,
-        window.kernel_size,
-        stride=window.stride,
-        dilation=window.dilation,
-    )[0]
-    full = np.array(folded, dtype=np.float64)
+    # the same fold over the padded frame, with nothing cropped (the window keeps its
+    # positions: an output padding of at least the stride adds cells no column reaches)
+    frame = dataclasses.replace(
+        window, input_shape=window.padded_shape, padding=((0, 0),) * window.ndim
+    )
+    full = fold_columns(frame, e.patches)
     interior = tuple(
         slice(b, b + n) for (b, _), n in zip(window.padding, window.input_shape, strict=True)
     )
@@ -404,8 +402,8 @@ def _backward(
     summary: bool,
 ) -> dict[str, Any]:
     dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    assert dy is not None and dk is not None and dp is not None and dx is not None
-    assert db is not None
+    if dy is None or dk is None or dp is None or dx is None or db is None:
+        raise TypeError(f"page: a {e.kind!r} explanation has no gradients to show")
     if summary:
         read: dict[int, list[tuple[int, ...]]] = {}
         for col in cols:
