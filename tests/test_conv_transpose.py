@@ -866,7 +866,11 @@ W = np.random.default_rng(1).standard_normal((4, 3, 3, 3))  # (C_in, C_out/group
             ValueError,
             ("not both", "output_padding=(0, 1)"),
         ),
-        ({"output_size": (7,)}, ValueError, ("output_size", "got 1 value")),
+        (
+            {"output_size": (7,)},
+            ValueError,
+            ("output_size must be 2 spatial size(s) or the whole output shape", "got 1 values"),
+        ),
         (
             {"stride": 2, "output_padding": np.zeros(2, int), "output_size": (12, 12)},
             TypeError,
@@ -885,7 +889,11 @@ W = np.random.default_rng(1).standard_normal((4, 3, 3, 3))  # (C_in, C_out/group
         (
             {"output_size": (2, 5, 7, 7)},
             ValueError,
-            ("output_size as a whole shape (2, 5, 7, 7)", "sizes (2, 3)", "got (2, 5)"),
+            (
+                "output_size as a whole shape (N, C_out, *spatial)",
+                "batch and channel sizes (2, 3)",
+                "got (2, 5, 7, 7), whose batch and channel sizes are (2, 5)",
+            ),
         ),
         ({"channels_last": 1}, TypeError, ("channels_last", "got 1")),
         ({"max_workspace_bytes": -5}, ValueError, ("max_workspace_bytes", "got -5")),
@@ -1049,5 +1057,7 @@ def test_output_size_as_a_whole_channels_last_shape() -> None:
     assert np.array_equal(got, want)
     one = convmm.conv_transpose(x[0], W, stride=2, output_size=(12, 11, 3), channels_last=True)
     assert np.array_equal(one, want[0])
-    with pytest.raises(ValueError, match=_pattern(CT, "sizes (2, 3)", "got (3, 2)")):
+    with pytest.raises(ValueError, match=_pattern(CT, "(N, *spatial, C_out)", "are (3, 2)")):
         convmm.conv_transpose(x, W, stride=2, output_size=(3, 12, 11, 2), channels_last=True)
+    with pytest.raises(ValueError, match=_pattern(CT, "(*spatial, C_out)", "channel is (5,)")):
+        convmm.conv_transpose(x[0], W, stride=2, output_size=(12, 11, 5), channels_last=True)

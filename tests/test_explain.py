@@ -206,7 +206,7 @@ def transpose_configurations(draw: Any) -> dict[str, Any]:
     return {
         "x": (batch, *sizes, cin) if channels_last else (batch, cin, *sizes),
         "w": (cin, cout // groups, *kernel),
-        "dtype": draw(st.sampled_from([np.float64, np.float64, np.float32])),
+        "dtype": draw(st.sampled_from([np.float64, np.float64, np.float32, np.float16])),
         "bias": draw(st.booleans()),
         "sample": draw(st.integers(0, batch - 1)),
         "options": {
@@ -229,7 +229,8 @@ def test_transpose_explanations_agree(config: dict[str, Any]) -> None:
     dtype = config["dtype"]
     x = rng.standard_normal(config["x"]).astype(dtype)
     w = rng.standard_normal(config["w"]).astype(dtype)
-    b = rng.standard_normal(w.shape[1] * config["options"]["groups"]) if config["bias"] else None
+    cout = w.shape[1] * config["options"]["groups"]
+    b = rng.standard_normal(cout).astype(dtype) if config["bias"] else None
     options = config["options"]
     e = convmm.explain_transpose(x, w, b, sample=config["sample"], **options)
     assert e.checks == {
@@ -238,7 +239,7 @@ def test_transpose_explanations_agree(config: dict[str, Any]) -> None:
         "torch": True,
     }
     fast = _channels_first(convmm.conv_transpose(x, w, b, **options), options)
-    tolerance = {np.float64: 1e-9, np.float32: 1e-4}[dtype]
+    tolerance = {np.float64: 1e-9, np.float32: 1e-4, np.float16: 5e-2}[dtype]
     assert np.allclose(e.output, fast[config["sample"]], rtol=tolerance, atol=tolerance)
     assert "The columns K^T @ X" in e.to_text()
 
@@ -313,14 +314,28 @@ def test_checks_allow_the_rounding_of_the_dtype(dtype: Any) -> None:
     w = rng.standard_normal((4, 16, 3, 3)).astype(dtype)
     e = convmm.explain(x, w, padding=1)
     assert all(e.checks.values()), e.checks
-    # the same computation with a wrong answer is caught: one entry off by 1e-3 of its scale
+    # the tolerance is tight: one entry off by a thousand roundings of its sum is caught
     from convmm._explain.model import _agree
 
     fast = convmm.conv(x, w, padding=1)[0]
-    scale = np.abs(e.kernels) @ np.abs(e.patches)
-    wrong = fast.astype(np.float64)
-    wrong[0, 0, 0] += 1e-2 * scale.max()
-    assert not _agree(wrong.astype(dtype), e.output, scale.reshape(e.output.shape), np.float32)
+    scale = (np.abs(e.kernels) @ np.abs(e.patches)).reshape(e.output.shape)
+    assert _agree(fast, e.output, scale, np.float32)
+    eps = float(np.finfo(np.float32).eps)
+    wrong = e.output.copy()
+    wrong[0, 0, 0] += 1e3 * eps * scale[0, 0, 0] + 2 * float(np.spacing(np.abs(fast[0, 0, 0])))
+    assert not _agree(wrong.astype(np.float64), e.output, scale, np.float32)
+
+
+@pytest.mark.parametrize(("value", "result"), [(1e-3, "subnormal"), (200.0, "inf")])
+def test_float16_subnormal_and_overflowing_results_agree(value: float, result: str) -> None:
+    """float16 rounds 9e-6 to a subnormal and 360000 to inf; both are the right float16."""
+    x = np.full((1, 1, 4, 4), value, np.float16)
+    w = np.full((1, 1, 3, 3), value, np.float16)
+    with np.errstate(over="ignore"):
+        e = convmm.explain(x, w)
+        fast = convmm.conv(x, w)
+    assert np.isinf(fast).all() == (result == "inf")
+    assert all(e.checks.values()), e.checks
 
 
 def test_nan_and_inf_sit_at_the_same_places() -> None:
@@ -346,7 +361,7 @@ def test_many_channels_and_groups_are_summarised_in_text() -> None:
     text = e.to_text()
     assert "channel 0:" in text and "channel 63:" in text and "channel 5:" not in text
     assert "… 61 more channels of the 64" in text
-    assert "(groups 0 and 7 of 8 shown; the others are alike)" in text
+    assert "(groups 0, 7 of 8 shown; each of the others is the same product on its own" in text
     assert "P_0:" in text and "P_7:" in text and "P_3:" not in text
     assert len(text.splitlines()) < 300
     deep = convmm.explain(np.ones((1, 1, 9, 3, 3)), np.ones((1, 1, 2, 2, 2)))
@@ -359,3 +374,12 @@ def test_arguments_torch_cannot_take_are_noted_not_raised() -> None:
     assert e.checks["convmm.conv"] is True and e.checks["convmm.reference.conv"] is True
     assert e.checks["torch"] is None
     assert e.check_notes["torch"].startswith("not run: PyTorch refused these arguments")
+
+
+def test_backward_without_a_gradient_uses_one_two_three() -> None:
+    x, w = SEED["bigger"].input, SEED["bigger"].weight
+    e = convmm.explain_backward(None, x, w)
+    assert e.grad_output is not None
+    assert np.array_equal(e.grad_output.ravel(), np.arange(1.0, 19.0))
+    assert e.grad_bias is not None and list(e.grad_bias) == [45, 126]
+    assert all(e.checks.values())

@@ -32,17 +32,25 @@ def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str)
     full = geometry.input_array_shape()
     if not isinstance(output_size, Sequence) or isinstance(output_size, str | bytes):
         return output_size
-    if len(output_size) != len(full):
+    layout = "N, " if geometry.batched else ""
+    layout += "*spatial, C_out" if geometry.channels_last else "C_out, *spatial"
+    if len(output_size) not in (rank, len(full)):
+        raise ValueError(
+            f"{func}: output_size must be {rank} spatial size(s) or the whole output shape "
+            f"({layout}), {len(full)} values; got {len(output_size)} values "
+            f"{tuple(output_size)!r}"
+        )
+    if len(output_size) == rank:
         return output_size
     start = len(full) - rank - (1 if geometry.channels_last else 0)
     spatial = range(start, start + rank)
     given = tuple(v for i, v in enumerate(output_size) if i not in spatial)
     expected = tuple(v for i, v in enumerate(full) if i not in spatial)
     if given != expected:
+        what, verb = ("batch and channel sizes", "are") if geometry.batched else ("channel", "is")
         raise ValueError(
-            f"{func}: output_size as a whole shape {tuple(output_size)!r} must have the "
-            f"output's batch and channel sizes {expected} outside its spatial dims "
-            f"{tuple(spatial)}; got {given}"
+            f"{func}: output_size as a whole shape ({layout}) must have the output's {what} "
+            f"{expected}; got {tuple(output_size)!r}, whose {what} {verb} {given}"
         )
     return tuple(output_size[start : start + rank])
 

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._explain import Explanation, explain, explain_backward, explain_transpose
+from ._shapes import conv_output_shape
 from .examples import SEED_EXAMPLES, Example
 
 __all__ = ["main"]
@@ -31,6 +32,8 @@ class UsageError(Exception):
 
 #: The most elements a generated input or weight may have: an explanation shows its numbers.
 MAX_ELEMENTS = 10_000_000
+#: The most entries P (or Kᵀ·X) may have: the explanation holds it whole, in float64.
+MAX_PATCH_ENTRIES = 20_000_000
 
 #: The defaults of ``explain``'s options whose argparse default is None, so that we can tell
 #: whether they were given; applied after the checks for options that do not go together.
@@ -60,6 +63,7 @@ _CONFLICTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
     (("input",), ("input_shape",), "the input's shape is the .npy file's"),
     (("input", "weight"), ("values", "seed"), "every number comes from the .npy files"),
     (("weight",), ("kernel", "filters"), "the weight's shape is the .npy file's"),
+    (("transpose",), ("padding_mode",), "a transposed convolution crops; it pads nothing"),
 )
 
 
@@ -109,10 +113,7 @@ def _report(command: str, message: str) -> int:
 
 def _backward(x: np.ndarray, w: np.ndarray, options: dict[str, Any]) -> Explanation:
     """The backward view of ``conv(x, w, **options)``, with dY = 1, 2, 3, ... (exact integers)."""
-    forward = explain(x, w, **options)
-    shape = forward.geometry.output_array_shape()
-    grad_output = np.arange(1.0, 1.0 + math.prod(shape)).reshape(shape)
-    return explain_backward(grad_output, x, w, **options)
+    return explain_backward(None, x, w, **options)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -216,6 +217,8 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
                 )
     if args.seed is not None and args.values != "random":
         raise UsageError("--seed goes with --values random (arange has no randomness)")
+    if args.output_padding is not None and not args.transpose:
+        raise UsageError("--output-padding goes with --transpose")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -374,11 +377,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         extra = _per_dim(args.output_padding, "--output-padding")
         if extra is not None:
             options["output_padding"] = extra
-        if args.padding_mode != "zeros":
-            raise UsageError("--padding-mode applies to convolutions, not to --transpose")
     else:
-        if args.output_padding is not None:
-            raise UsageError("--output-padding goes with --transpose")
         options["padding_mode"] = args.padding_mode
     return options
 
@@ -386,9 +385,36 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 # ---- explain --------------------------------------------------------------------------------
 
 
+def _refuse_huge_patches(
+    x: np.ndarray, w: np.ndarray, options: dict[str, Any], transpose: bool
+) -> None:
+    """Refuse a walkthrough whose P (or Kᵀ·X) would be too large to hold whole.
+
+    Both have ``weight.shape[1] * groups * prod(kernel)`` rows; P has a column per output
+    position, Kᵀ·X one per input position.  ``x`` is one sample, ``(C, *spatial)`` or
+    ``(*spatial, C)``.
+    """
+    if transpose:
+        columns_of = x.shape
+    else:
+        try:
+            columns_of = conv_output_shape(x.shape, w.shape, **options)
+        except (ValueError, TypeError):
+            return  # the explanation itself says what is wrong, in its own name
+    positions = math.prod(columns_of[:-1] if options.get("channels_last") else columns_of[1:])
+    entries = w.shape[1] * options.get("groups", 1) * math.prod(w.shape[2:]) * positions
+    if entries > MAX_PATCH_ENTRIES:
+        name = "Kᵀ·X" if transpose else "P"
+        raise UsageError(
+            f"{name} would have {entries:,} entries ({positions:,} positions); an explanation "
+            f"holds at most {MAX_PATCH_ENTRIES:,}: choose smaller sizes"
+        )
+
+
 def _walkthrough(args: argparse.Namespace) -> Explanation:
     x, w, b = _explain_arrays(args)
     options = _options(args)
+    _refuse_huge_patches(x, w, options, args.transpose)
     if args.transpose:
         return explain_transpose(x, w, b, **options)
     if args.backward:

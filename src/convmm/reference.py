@@ -20,7 +20,6 @@ import numpy as np
 from ._arrays import as_float_array, check_flags, workspace_budget
 from ._conv_transpose import _geometry as _transpose_geometry
 from ._geometry import ConvGeometry, Window, conv_geometry
-from ._im2col import source_indices
 
 __all__ = ["conv", "conv_backward", "conv_transpose", "pad"]
 
@@ -66,12 +65,20 @@ def unpad_adjoint(g: np.ndarray, window: Window) -> np.ndarray:
     """Add each padded cell of ``g`` (trailing dims padded) onto the input cell it copies.
 
     Padding is a copy along each dim separately, so its adjoint is too: one dim at a time,
-    every padded index adds its slice onto its source index (zeros padding: dropped).
+    every padded index adds its slice onto its source index (zeros padding: dropped).  The
+    source of each padded index is found as :func:`pad` finds it, by ``numpy.pad``.
     """
     for dim in range(window.ndim):
         axis = g.ndim - window.ndim + dim
         n, (before, _) = window.input_shape[dim], window.padding[dim]
-        sources = source_indices(0, g.shape[axis], n, before, window.padding_mode)
+        # which input index each padded index copies: numpy.pad of the indices themselves
+        after = g.shape[axis] - n - before
+        mode = _NUMPY_MODES[window.padding_mode]
+        sources = (
+            np.pad(np.arange(n), (before, after), mode="constant", constant_values=-1)
+            if mode == "constant"
+            else np.pad(np.arange(n), (before, after), mode=mode)  # type: ignore[call-overload]
+        )
         shape = list(g.shape)
         shape[axis] = n
         out = np.zeros(shape)

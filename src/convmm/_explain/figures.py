@@ -858,7 +858,8 @@ def _tag(e: Explanation, group: int) -> str:
 def _checks(e: Explanation) -> str:
     parts = []
     for name, ok in e.checks.items():
-        parts.append(f"{name} {'not run' if ok is None else ('same' if ok else 'DIFFERENT')}")
+        # a check that did not run says so briefly here; the text and the page say why
+        parts.append(f"{name} {'not run' if ok is None else e.verdict(name)}")
     return "checked against: " + ", ".join(parts) if parts else ""
 
 

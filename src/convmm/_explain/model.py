@@ -12,7 +12,9 @@ the ``K_g`` block-diagonally gives the same numbers with zeros in between.)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +175,13 @@ class Explanation:
             )
         )
 
+    def verdict(self, name: str) -> str:
+        """Check ``name`` in words: 'same', 'DIFFERENT', or why it did not run."""
+        ok = self.checks[name]
+        if ok is None:
+            return self.check_notes.get(name, "not run")
+        return "same" if ok else "DIFFERENT"
+
     # ---- rendering hooks --------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -295,20 +304,24 @@ def _agree(got: Any, want: np.ndarray, scale: np.ndarray, dtype: Any) -> bool:
 
     ``scale`` bounds, per entry, the sum of the absolute values of the products that make it
     (the same computation on absolute values); a sum of them in ``dtype`` is off by at most a
-    few units of ``eps * scale``, plus one rounding of the result to ``got``'s own dtype.  NaNs
-    and infinities must sit at the same places.
+    few units of ``eps * scale``, plus the rounding of the result to ``got``'s own dtype (half a
+    unit in its last place, subnormals and overflow to infinity included: ``want`` rounded to
+    that dtype agrees).  NaNs must sit at the same places.
     """
-    got_dtype = np.asarray(got).dtype
-    got = np.asarray(got, np.float64)
-    if got.shape != want.shape:
+    got_array = np.asarray(got)
+    if got_array.shape != want.shape:
         return False
+    got_dtype = got_array.dtype if got_array.dtype.kind == "f" else np.dtype(np.float64)
+    got = got_array.astype(np.float64)
     eps = float(np.finfo(np.result_type(dtype, got_dtype)).eps)
-    rounding = float(np.finfo(got_dtype).eps) if got_dtype.kind == "f" else 0.0
-    with np.errstate(invalid="ignore"):
-        tolerance = 64 * eps * scale + 2 * rounding * np.abs(want)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = want.astype(got_dtype).astype(np.float64)
+        ulp = np.spacing(np.abs(rounded).astype(got_dtype)).astype(np.float64)
+        tolerance = 64 * eps * scale + ulp
         close = np.abs(got - want) <= tolerance
-    same = (got == want) | (np.isnan(got) & np.isnan(want))
-    return bool(np.all(close | same))
+        close_rounded = np.abs(got - rounded) <= tolerance
+    same = (got == want) | (got == rounded) | (np.isnan(got) & np.isnan(want))
+    return bool(np.all(close | close_rounded | same))
 
 
 def _not_run(checks: dict[str, bool | None], notes: dict[str, str], name: str, why: str) -> None:
@@ -357,7 +370,6 @@ def explain(
     >>> e.checks["convmm.conv"], e.checks["convmm.reference.conv"]
     (True, True)
     """
-    func = "convmm.explain"
     options: dict[str, Any] = {
         "stride": stride,
         "padding": padding,
@@ -366,6 +378,42 @@ def explain(
         "padding_mode": padding_mode,
         "channels_last": channels_last,
     }
+    steps, (x_all, w, b) = _conv_steps(
+        "convmm.explain", input, weight, bias, options, sample, max_entries
+    )
+    geometry, output = steps.geometry, steps.output
+    # per entry, the sum of the absolute products: what rounding errors scale with
+    scale = (np.abs(steps.kernels) @ np.abs(steps.patches)).reshape(output.shape)
+    if b is not None:
+        scale = scale + np.abs(np.asarray(b, np.float64)).reshape(-1, *[1] * geometry.window.ndim)
+    checks: dict[str, bool | None] = {}
+    notes: dict[str, str] = {}
+    one = x_all[sample : sample + 1] if geometry.batched else x_all
+    fast = _one_sample(conv(one, w, b, **options), geometry)
+    checks["convmm.conv"] = _agree(fast, output, scale, compute_dtype(x_all, w, b))
+    too_large = _too_large_for_reference(geometry)
+    if too_large is None:
+        slow = _one_sample(reference.conv(one, w, b, **options), geometry)
+        checks["convmm.reference.conv"] = _agree(slow, output, scale, np.float64)
+    else:
+        _not_run(checks, notes, "convmm.reference.conv", too_large)
+    x = steps.input
+    _torch_check(
+        checks, notes, geometry, lambda: (_torch_conv(x, w, b, geometry),), (output,), (scale,)
+    )
+    return dataclasses.replace(steps, checks=checks, check_notes=notes)
+
+
+def _conv_steps(
+    func: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    options: dict[str, Any],
+    sample: int,
+    max_entries: int,
+) -> tuple[Explanation, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """The steps of a convolution for one sample (no checks), and the arrays as given."""
     x_all = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
@@ -393,27 +441,7 @@ def explain(
     if b is not None:
         output = output + np.asarray(b, np.float64).reshape(-1, *([1] * window.ndim))
     padded, sources = _padding(x, geometry)
-
-    # per entry, the sum of the absolute products: what rounding errors scale with
-    scale = (np.abs(kernels) @ np.abs(patches)).reshape(output.shape)
-    if b is not None:
-        scale = scale + np.abs(np.asarray(b, np.float64)).reshape(-1, *([1] * window.ndim))
-    checks: dict[str, bool | None] = {}
-    notes: dict[str, str] = {}
-    one = x_all[sample : sample + 1] if geometry.batched else x_all
-
-    fast = _one_sample(conv(one, w, b, **options), geometry)
-    checks["convmm.conv"] = _agree(fast, output, scale, dtype)
-    too_large = _too_large_for_reference(geometry)
-    if too_large is None:
-        slow = _one_sample(reference.conv(one, w, b, **options), geometry)
-        checks["convmm.reference.conv"] = _agree(slow, output, scale, np.float64)
-    else:
-        _not_run(checks, notes, "convmm.reference.conv", too_large)
-    _torch_check(
-        checks, notes, geometry, lambda: (_torch_conv(x, w, b, geometry),), (output,), (scale,)
-    )
-    return Explanation(
+    steps = Explanation(
         kind="conv",
         geometry=geometry,
         options=options,
@@ -427,10 +455,22 @@ def explain(
         kernels=kernels,
         products=products,
         output=output,
-        checks=checks,
-        check_notes=notes,
         max_entries=max_entries,
     )
+    return steps, (x_all, w, b)
+
+
+class _TorchRefused(Exception):
+    """PyTorch's own limits stop the check (a stride beyond its int64, ...)."""
+
+
+def _call_torch(op: Any, *args: Any, **kwargs: Any) -> Any:
+    """``op(*args, **kwargs)``; an error of torch's is a :class:`_TorchRefused` (first line)."""
+    try:
+        return op(*args, **kwargs)
+    except (RuntimeError, OverflowError, TypeError, ValueError) as error:
+        text = str(error).strip()
+        raise _TorchRefused(text.splitlines()[0] if text else repr(error)) from None
 
 
 def _torch_check(
@@ -450,10 +490,10 @@ def _torch_check(
     else:
         try:
             results = compute()
-        # torch's own limits (a stride beyond its int64, ...); the tests assert it does run
-        except (RuntimeError, OverflowError, TypeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            _not_run(checks, notes, "torch", f"not run: PyTorch refused these arguments ({first})")
+        except _TorchRefused as refused:
+            _not_run(
+                checks, notes, "torch", f"not run: PyTorch refused these arguments ({refused})"
+            )
             return
         checks["torch"] = all(
             _agree(*c, np.float64) for c in zip(results, wants, scales, strict=True)
@@ -473,7 +513,8 @@ def _torch_conv(
     if any(pads):
         t = functional.pad(t, pads, mode=mode)
     op = getattr(functional, f"conv{window.ndim}d")
-    result = op(
+    result = _call_torch(
+        op,
         t,
         torch.from_numpy(np.asarray(w, np.float64)),
         None if b is None else torch.from_numpy(np.asarray(b, np.float64)),
@@ -605,7 +646,8 @@ def _torch_transpose(
     torch = _torch_available()
     window = geometry.window
     op = getattr(torch.nn.functional, f"conv_transpose{window.ndim}d")
-    result = op(
+    result = _call_torch(
+        op,
         torch.from_numpy(np.ascontiguousarray(x))[None],
         torch.from_numpy(np.asarray(w, np.float64)),
         stride=window.stride,
@@ -637,7 +679,9 @@ def explain_backward(
 ) -> Explanation:
     """Explain the backward pass of a convolution: dK = dY·Pᵀ, dP = Kᵀ·dY, dX = fold(dP).
 
-    The gradients are for one sample (``sample``) of the batch.
+    The gradients are for one sample (``sample``) of the batch.  ``grad_output`` is dY, the
+    shape of the convolution's output; None makes it 1, 2, 3, ... (small exact integers, as
+    the demo uses).
 
     Examples
     --------
@@ -648,22 +692,20 @@ def explain_backward(
     array([54., 63., 90., 99.])
     """
     func = "convmm.explain_backward"
-    forward = explain(
-        input,
-        weight,
-        None,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        channels_last=channels_last,
-        sample=sample,
-        max_entries=max_entries,
-    )
+    options: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "channels_last": channels_last,
+    }
+    forward, (x_all, w, _) = _conv_steps(func, input, weight, None, options, sample, max_entries)
     geometry = forward.geometry
-    dy_all = as_float_array(grad_output, func=func, name="grad_output")
     expected = geometry.output_array_shape()
+    if grad_output is None:
+        grad_output = np.arange(1.0, 1.0 + math.prod(expected)).reshape(expected)
+    dy_all = as_float_array(grad_output, func=func, name="grad_output")
     if dy_all.shape != expected:
         raise ValueError(
             f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
@@ -685,9 +727,6 @@ def explain_backward(
         magnitudes @ np.abs(forward.patches).transpose(0, 2, 1),
         magnitudes.reshape(geometry.out_channels, -1).sum(axis=1),
     )
-    options = dict(forward.options)
-    x_all = as_float_array(input, func=func, name="input")
-    w = as_float_array(weight, func=func, name="weight")
     one_x = x_all[sample : sample + 1] if geometry.batched else x_all
     one_dy = dy_all[sample : sample + 1] if geometry.batched else dy_all
 
@@ -747,7 +786,9 @@ def _torch_backward(
     mode = {"zeros": "constant"}.get(window.padding_mode, window.padding_mode)
     padded = functional.pad(x, pads, mode=mode) if any(pads) else x
     op = getattr(functional, f"conv{window.ndim}d")
-    y = op(padded, w, b, stride=window.stride, dilation=window.dilation, groups=geometry.groups)
+    y = _call_torch(
+        op, padded, w, b, stride=window.stride, dilation=window.dilation, groups=geometry.groups
+    )
     y.backward(torch.from_numpy(dy[None]))
     shape = forward.kernels.shape
     return x.grad[0].numpy(), w.grad.numpy().reshape(shape), b.grad.numpy()

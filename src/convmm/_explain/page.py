@@ -229,12 +229,6 @@ def _sub(matrix: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[f
     return _flat(matrix[np.ix_(r, c)])
 
 
-def _verdict(e: Explanation, name: str, ok: bool | None) -> str:
-    if ok is None:
-        return e.check_notes.get(name, "not run")
-    return "same" if ok else "DIFFERENT"
-
-
 def page_data(e: Explanation) -> dict[str, Any]:
     """Everything the page's script draws, as JSON-ready data."""
     geometry, window = e.geometry, e.geometry.window
@@ -276,7 +270,7 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "batch": (f"image {e.sample} of a batch of {geometry.batch}" if geometry.batch > 1 else ""),
         "shapes": _shapes(e),
         "formula": _formula(e),
-        "checks": [[name, _verdict(e, name, ok)] for name, ok in e.checks.items()],
+        "checks": [[name, e.verdict(name)] for name in e.checks],
         "summary": reason if summary else None,
         "names": list(names),
         "ndim": window.ndim,

@@ -98,17 +98,18 @@ def _groups(g: int, lines: list[str], indent: str = "   ") -> list[int]:
     """The groups to show (the first and the last of many), noting the others in ``lines``."""
     shown = [group for group in _keep(g, MAX_GROUPS) if group is not None]
     if len(shown) < g:
-        lines.append(f"{indent}(groups 0 and {g - 1} of {g} shown; the others are alike)")
+        names = ", ".join(map(str, shown))
+        lines.append(
+            f"{indent}(groups {names} of {g} shown; each of the others is the same product on "
+            f"its own channels and filters)"
+        )
     return shown
 
 
 def _checks(e: Explanation, lines: list[str]) -> None:
     lines.append("Checks:")
-    for name, ok in e.checks.items():
-        verdict = "same" if ok else "DIFFERENT"
-        if ok is None:
-            verdict = e.check_notes.get(name, "not run")
-        lines.append(f"   {name}: {verdict}")
+    for name in e.checks:
+        lines.append(f"   {name}: {e.verdict(name)}")
 
 
 def _position(e: Explanation, column: int) -> str:
