@@ -329,6 +329,25 @@ def _not_run(checks: dict[str, bool | None], notes: dict[str, str], name: str, w
     notes[name] = why
 
 
+def _library_checks(
+    geometry: ConvGeometry,
+    agree: Callable[[Any, Any], bool],
+    dtype: Any,
+    fast: tuple[str, Callable[[], Any]],
+    slow: tuple[str, Callable[[], Any]],
+) -> tuple[dict[str, bool | None], dict[str, str]]:
+    """The checks against the library's fast function (computing in ``dtype``) and its direct
+    reference (float64; not run when too large): whether ``agree(result, dtype)``."""
+    checks: dict[str, bool | None] = {fast[0]: agree(fast[1](), dtype)}
+    notes: dict[str, str] = {}
+    too_large = _too_large_for_reference(geometry)
+    if too_large is None:
+        checks[slow[0]] = agree(slow[1](), np.float64)
+    else:
+        _not_run(checks, notes, slow[0], too_large)
+    return checks, notes
+
+
 def _too_large_for_reference(geometry: ConvGeometry) -> str | None:
     """Why the direct reference is not run for this geometry (None: it is)."""
     loops = geometry.window.num_positions * geometry.groups
@@ -386,17 +405,14 @@ def explain(
     scale = (np.abs(steps.kernels) @ np.abs(steps.patches)).reshape(output.shape)
     if b is not None:
         scale = scale + np.abs(np.asarray(b, np.float64)).reshape(-1, *[1] * geometry.window.ndim)
-    checks: dict[str, bool | None] = {}
-    notes: dict[str, str] = {}
     one = x_all[sample : sample + 1] if geometry.batched else x_all
-    fast = _one_sample(conv(one, w, b, **options), geometry)
-    checks["convmm.conv"] = _agree(fast, output, scale, compute_dtype(x_all, w, b))
-    too_large = _too_large_for_reference(geometry)
-    if too_large is None:
-        slow = _one_sample(reference.conv(one, w, b, **options), geometry)
-        checks["convmm.reference.conv"] = _agree(slow, output, scale, np.float64)
-    else:
-        _not_run(checks, notes, "convmm.reference.conv", too_large)
+    checks, notes = _library_checks(
+        geometry,
+        lambda got, dtype: _agree(_one_sample(got, geometry), output, scale, dtype),
+        compute_dtype(x_all, w, b),
+        ("convmm.conv", lambda: conv(one, w, b, **options)),
+        ("convmm.reference.conv", lambda: reference.conv(one, w, b, **options)),
+    )
     x = steps.input
     _torch_check(
         checks, notes, geometry, lambda: (_torch_conv(x, w, b, geometry),), (output,), (scale,)
@@ -594,18 +610,14 @@ def explain_transpose(
     scale = fold_columns(window, np.abs(kernels).transpose(0, 2, 1) @ np.abs(values))
     if bias_column is not None:
         scale = scale + np.abs(bias_column)
-    checks: dict[str, bool | None] = {}
-    notes: dict[str, str] = {}
     one = x_all[sample : sample + 1] if geometry.batched else x_all
-
-    fast = _one_sample(conv_transpose(one, w, b, **options), geometry)
-    checks["convmm.conv_transpose"] = _agree(fast, output, scale, compute_dtype(x_all, w, b))
-    too_large = _too_large_for_reference(geometry)
-    if too_large is None:
-        slow = _one_sample(reference.conv_transpose(one, w, b, **options), geometry)
-        checks["convmm.reference.conv_transpose"] = _agree(slow, output, scale, np.float64)
-    else:
-        _not_run(checks, notes, "convmm.reference.conv_transpose", too_large)
+    checks, notes = _library_checks(
+        geometry,
+        lambda got, dtype: _agree(_one_sample(got, geometry), output, scale, dtype),
+        compute_dtype(x_all, w, b),
+        ("convmm.conv_transpose", lambda: conv_transpose(one, w, b, **options)),
+        ("convmm.reference.conv_transpose", lambda: reference.conv_transpose(one, w, b, **options)),
+    )
     _torch_check(
         checks,
         notes,
@@ -735,16 +747,16 @@ def explain_backward(
         got = (_one_sample(grad_x, geometry), grad_w.reshape(grad_weight.shape), grad_b)
         return all(_agree(*c, dtype) for c in zip(got, wants, scales, strict=True))
 
-    checks: dict[str, bool | None] = {}
-    notes: dict[str, str] = {}
-    fast = conv_backward(one_dy, one_x, w, **options)
-    checks["convmm.conv_backward"] = agree(fast, compute_dtype(dy_all, x_all, w))
-    too_large = _too_large_for_reference(geometry)
-    if too_large is None:
-        slow = reference.conv_backward(one_dy, one_x, w, **options)
-        checks["convmm.reference.conv_backward"] = agree(slow, np.float64)
-    else:
-        _not_run(checks, notes, "convmm.reference.conv_backward", too_large)
+    checks, notes = _library_checks(
+        geometry,
+        agree,
+        compute_dtype(dy_all, x_all, w),
+        ("convmm.conv_backward", lambda: conv_backward(one_dy, one_x, w, **options)),
+        (
+            "convmm.reference.conv_backward",
+            lambda: reference.conv_backward(one_dy, one_x, w, **options),
+        ),
+    )
     _torch_check(checks, notes, geometry, lambda: _torch_backward(forward, dy), wants, scales)
     return Explanation(
         kind="conv_backward",
