@@ -53,6 +53,16 @@ def compute_dtype(*arrays: np.ndarray | None) -> np.dtype[Any]:
     return np.result_type(np.float32, *(a.dtype for a in arrays if a is not None))
 
 
+def conv_arrays(
+    input: Any, weight: Any, bias: Any, *, func: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``input``, ``weight`` and the optional ``bias`` through :func:`as_float_array`."""
+    x = as_float_array(input, func=func, name="input")
+    w = as_float_array(weight, func=func, name="weight")
+    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    return x, w, b
+
+
 def workspace_budget(max_workspace_bytes: object, *, func: str) -> int:
     """The workspace bound in bytes, from the ``max_workspace_bytes`` argument."""
     if max_workspace_bytes is None:

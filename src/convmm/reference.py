@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_float_array, check_flags, workspace_budget
+from ._arrays import as_float_array, check_flags, conv_arrays, workspace_budget
 from ._conv_transpose import _geometry as _transpose_geometry
 from ._geometry import ConvGeometry, Window, conv_geometry
 
@@ -118,9 +118,8 @@ def conv(
     array([44., 54., 64.])
     """
     func = "convmm.reference.conv"
-    x = as_float_array(input, func=func, name="input")
-    w = as_float_array(weight, func=func, name="weight").astype(np.float64)
-    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    x, w, b = conv_arrays(input, weight, bias, func=func)
+    w = w.astype(np.float64)
     workspace_budget(max_workspace_bytes, func=func)
     geometry = conv_geometry(
         x.shape,
@@ -180,9 +179,8 @@ def conv_transpose(
     array([[[1., 1., 3., 2., 2.]]])
     """
     func = "convmm.reference.conv_transpose"
-    x = as_float_array(input, func=func, name="input")
-    w = as_float_array(weight, func=func, name="weight").astype(np.float64)
-    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    x, w, b = conv_arrays(input, weight, bias, func=func)
+    w = w.astype(np.float64)
     workspace_budget(max_workspace_bytes, func=func)
     # in convolution terms: the transposed input is the convolution's output
     geometry = _transpose_geometry(

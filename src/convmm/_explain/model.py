@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import reference
-from .._arrays import as_float_array, compute_dtype
+from .._arrays import as_float_array, compute_dtype, conv_arrays
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
 from .._geometry import ConvGeometry, OutputSizeTerms, Window, conv_geometry
@@ -430,9 +430,7 @@ def _conv_steps(
     max_entries: int,
 ) -> tuple[Explanation, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """The steps of a convolution for one sample (no checks), and the arrays as given."""
-    x_all = as_float_array(input, func=func, name="input")
-    w = as_float_array(weight, func=func, name="weight")
-    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    x_all, w, b = conv_arrays(input, weight, bias, func=func)
     geometry = conv_geometry(
         x_all.shape, w.shape, None if b is None else b.shape, func=func, **options
     )
@@ -575,9 +573,7 @@ def explain_transpose(
     from .._conv_transpose import _geometry as transpose_geometry
 
     func = "convmm.explain_transpose"
-    x_all = as_float_array(input, func=func, name="input")
-    w = as_float_array(weight, func=func, name="weight")
-    b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    x_all, w, b = conv_arrays(input, weight, bias, func=func)
     options: dict[str, Any] = {
         "stride": stride,
         "padding": padding,
