@@ -14,12 +14,14 @@ from ._conv_transpose import (
     conv_transpose3d,
     conv_transpose_backward,
 )
+from ._errors import ConvmmError
 from ._explain import Explanation, explain, explain_backward, explain_transpose
 from ._shapes import conv_output_shape, conv_transpose_output_padding, conv_transpose_output_shape
 from ._unfold import fold, unfold
 
 __all__ = [
     "DEFAULT_MAX_WORKSPACE_BYTES",
+    "ConvmmError",
     "Explanation",
     "conv",
     "conv1d",

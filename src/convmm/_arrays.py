@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import ConvmmTypeError, ConvmmValueError
+
 __all__ = [
     "DEFAULT_MAX_WORKSPACE_BYTES",
     "as_float_array",
@@ -35,13 +37,13 @@ def as_float_array(value: Any, *, func: str, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
-        raise TypeError(
+        raise ConvmmTypeError(
             f"{func}: {name} must be a floating-point array; got {type(value).__name__} "
             f"that NumPy cannot convert ({error})"
         ) from None
     if array.dtype not in _FLOATS:
         hint = " (convert with .astype(np.float32))" if array.dtype.kind in "biu" else ""
-        raise TypeError(
+        raise ConvmmTypeError(
             f"{func}: {name} must be a floating-point array (float16, float32 or float64); "
             f"got dtype {array.dtype}{hint}"
         )
@@ -70,12 +72,12 @@ def workspace_budget(max_workspace_bytes: object, *, func: str) -> int:
     if isinstance(max_workspace_bytes, bool) or not isinstance(
         max_workspace_bytes, int | np.integer
     ):
-        raise TypeError(
+        raise ConvmmTypeError(
             f"{func}: max_workspace_bytes must be None or a positive int (bytes); "
             f"got {max_workspace_bytes!r}"
         )
     if max_workspace_bytes <= 0:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: max_workspace_bytes must be None or a positive int (bytes); "
             f"got {max_workspace_bytes}"
         )
@@ -86,4 +88,4 @@ def check_flags(func: str, **flags: object) -> None:
     """``TypeError`` unless every flag is a bool."""
     for name, flag in flags.items():
         if not isinstance(flag, bool | np.bool_):
-            raise TypeError(f"{func}: {name} must be True or False; got {flag!r}")
+            raise ConvmmTypeError(f"{func}: {name} must be True or False; got {flag!r}")

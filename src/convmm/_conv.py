@@ -8,6 +8,7 @@ import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
 from ._engine import backward_input, backward_weight, bias_gradient, forward
+from ._errors import ConvmmValueError
 from ._geometry import conv_geometry
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
@@ -135,7 +136,7 @@ def _convolve(
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     if ndim is not None and w.ndim != ndim + 2:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: weight must have {ndim + 2} dims (out_channels, in_channels/groups, "
             f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
         )
@@ -242,7 +243,7 @@ def conv_backward(
     )
     expected = geometry.output_array_shape()
     if dy.shape != expected:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
             f"got {dy.shape}"
         )

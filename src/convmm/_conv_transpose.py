@@ -9,6 +9,7 @@ import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
 from ._engine import backward_input, backward_weight, bias_gradient, forward
+from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, conv_transpose_geometry, int_tuple, output_padding_for
 
 __all__ = [
@@ -35,7 +36,7 @@ def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str)
     layout = "N, " if geometry.batched else ""
     layout += "*spatial, C_out" if geometry.channels_last else "C_out, *spatial"
     if len(output_size) not in (rank, len(full)):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: output_size must be {rank} spatial size(s) or the whole output shape "
             f"({layout}), {len(full)} values; got {len(output_size)} values "
             f"{tuple(output_size)!r}"
@@ -48,7 +49,7 @@ def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str)
     expected = tuple(v for i, v in enumerate(full) if i not in spatial)
     if given != expected:
         what, verb = ("batch and channel sizes", "are") if geometry.batched else ("channel", "is")
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: output_size as a whole shape ({layout}) must have the output's {what} "
             f"{expected}; got {tuple(output_size)!r}, whose {what} {verb} {given}"
         )
@@ -74,7 +75,7 @@ def _geometry(
         if rank >= 1:
             given = int_tuple(output_padding, rank, func=func, name="output_padding", minimum=0)
             if any(given):
-                raise ValueError(
+                raise ConvmmValueError(
                     f"{func}: give output_size or output_padding, not both; got output_padding="
                     f"{output_padding!r} and output_size={output_size!r}"
                 )
@@ -221,7 +222,7 @@ def _transpose(
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     if ndim is not None and w.ndim != ndim + 2:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: weight must have {ndim + 2} dims (in_channels, out_channels/groups, "
             f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
         )
@@ -323,7 +324,7 @@ def conv_transpose_backward(
     )
     expected = geometry.input_array_shape()
     if dy.shape != expected:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: grad_output must have the shape of the transposed convolution's output, "
             f"{expected}; got {dy.shape}"
         )

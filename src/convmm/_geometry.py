@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._errors import ConvmmTypeError, ConvmmValueError
+
 __all__ = [
     "PADDING_MODES",
     "PADDING_STRINGS",
@@ -205,17 +207,17 @@ def int_tuple(value: object, ndim: int, *, func: str, name: str, minimum: int) -
     elif _is_sequence(value):
         items = tuple(value)  # type: ignore[arg-type]
         if len(items) != ndim:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: {name} must be {expected}; got {_count(len(items), 'value')} "
                 f"{value!r} for {_count(ndim, 'spatial dim')}"
             )
     else:
-        raise TypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
+        raise ConvmmTypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
     for item in items:
         if not _is_int(item):
-            raise TypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
+            raise ConvmmTypeError(f"{func}: {name} must be {expected}; got {_describe(value)}")
         if int(item) < minimum:  # type: ignore[call-overload]
-            raise ValueError(f"{func}: {name} must be {expected}; got {value!r}")
+            raise ConvmmValueError(f"{func}: {name} must be {expected}; got {value!r}")
     return tuple(int(item) for item in items)  # type: ignore[call-overload]
 
 
@@ -232,13 +234,13 @@ def _padding_pairs(
     elif _is_sequence(padding):
         entries = tuple(padding)  # type: ignore[arg-type]
         if len(entries) != ndim:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: {name} must be {expected}; got "
                 f"{_count(len(entries), 'entry', 'entries')} {padding!r} for "
                 f"{_count(ndim, 'spatial dim')}"
             )
     else:
-        raise TypeError(f"{func}: {name} must be {expected}; got {_describe(padding)}")
+        raise ConvmmTypeError(f"{func}: {name} must be {expected}; got {_describe(padding)}")
     pairs = []
     for dim, entry in enumerate(entries):
         if _is_int(entry):
@@ -246,18 +248,20 @@ def _padding_pairs(
         elif _is_sequence(entry):
             pair = tuple(entry)  # type: ignore[arg-type]
             if len(pair) != 2:
-                raise ValueError(
+                raise ConvmmValueError(
                     f"{func}: {name} must be {expected}; got {padding!r}, whose entry for "
                     f"spatial dim {dim} has {_count(len(pair), 'value')} {entry!r}, not a "
                     f"(before, after) pair"
                 )
         else:
-            raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
+            raise ConvmmTypeError(f"{func}: {name} must be {expected}; got {padding!r}")
         for side in pair:
             if not _is_int(side):
-                raise TypeError(f"{func}: {name} must be {expected}; got {padding!r}")
+                raise ConvmmTypeError(f"{func}: {name} must be {expected}; got {padding!r}")
             if int(side) < 0:  # type: ignore[call-overload]
-                raise ValueError(f"{func}: {name} must be {expected}; got negative {padding!r}")
+                raise ConvmmValueError(
+                    f"{func}: {name} must be {expected}; got negative {padding!r}"
+                )
         pairs.append((int(pair[0]), int(pair[1])))  # type: ignore[call-overload]
     return tuple(pairs)
 
@@ -305,24 +309,24 @@ def make_window(
     strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
     dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
     if not isinstance(padding_mode, str):
-        raise TypeError(
+        raise ConvmmTypeError(
             f"{func}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; "
             f"got {_describe(padding_mode)}"
         )
     if padding_mode not in PADDING_MODES:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}; "
             f"got {padding_mode!r}"
         )
     for dim, n in enumerate(input_shape):
         if n < 1:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: input spatial sizes must be >= 1; spatial dim {dim} has size {n} "
                 f"(spatial shape {input_shape})"
             )
     if isinstance(padding, str):
         if padding not in PADDING_STRINGS:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: padding must be one of {', '.join(map(repr, PADDING_STRINGS))}, "
                 f"an int or per-dim values; got {padding!r}"
             )
@@ -339,7 +343,7 @@ def make_window(
     ):
         span = d * (k - 1) + 1
         if n + before + after < span:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: the kernel spans {span} in spatial dim {dim} "
                 f"(kernel_size {k}, dilation {d}), more than the padded input's "
                 f"{n + before + after} (input {n} + padding {before} + {after})"
@@ -353,12 +357,12 @@ def _check_mode_limits(
 ) -> None:
     for dim, (n, pair) in enumerate(zip(input_shape, pads, strict=True)):
         if mode == "reflect" and max(pair) >= n:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: padding_mode 'reflect' needs padding smaller than the input size; "
                 f"spatial dim {dim} has size {n} and padding {pair}"
             )
         if mode == "circular" and max(pair) > n:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: padding_mode 'circular' needs padding at most the input size "
                 f"(it wraps around once); spatial dim {dim} has size {n} and padding {pair}"
             )
@@ -366,10 +370,10 @@ def _check_mode_limits(
 
 def _groups(groups: object, func: str) -> int:
     if not _is_int(groups):
-        raise TypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
+        raise ConvmmTypeError(f"{func}: groups must be a positive int; got {_describe(groups)}")
     count: int = int(groups)  # type: ignore[call-overload]
     if count < 1:
-        raise ValueError(f"{func}: groups must be a positive int; got {count}")
+        raise ConvmmValueError(f"{func}: groups must be a positive int; got {count}")
     return count
 
 
@@ -378,11 +382,11 @@ def _split_input(
 ) -> tuple[bool, int, int, tuple[int, ...]]:
     """(batched, batch size, channels, spatial shape) of an input for this weight's rank."""
     if not isinstance(channels_last, bool | np.bool_):
-        raise TypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
+        raise ConvmmTypeError(f"{func}: channels_last must be True or False; got {channels_last!r}")
     ndim = len(weight_shape) - 2
     layout = "(N, *spatial, C_in)" if channels_last else "(N, C_in, *spatial)"
     if len(input_shape) not in (ndim + 1, ndim + 2):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: input must have shape {layout} or the same without N, i.e. {ndim + 2} or "
             f"{ndim + 1} dims for a weight with {ndim} spatial dim{'s' if ndim != 1 else ''} "
             f"(weight shape {weight_shape}); got input shape {input_shape}"
@@ -421,24 +425,24 @@ def conv_geometry(
     out_channels, in_per_group = weight_shape[0], weight_shape[1]
     kernel = weight_shape[2:]
     if out_channels % count:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: groups must divide out_channels; got groups={count} and "
             f"out_channels={out_channels} (weight shape {weight_shape})"
         )
     if in_channels % count:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: groups must divide the input's channels; got groups={count} and "
             f"{in_channels} input channels (input shape {input_shape})"
         )
     if in_channels != in_per_group * count:
         axis = "last" if channels_last else ("1" if batched else "0")
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: input has {in_channels} channels (axis {axis} of shape {input_shape}) but "
             f"weight {weight_shape} with groups={count} expects {in_per_group} x {count} = "
             f"{in_per_group * count}"
         )
     if bias_shape is not None and bias_shape != (out_channels,):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: bias must have shape ({out_channels},) (one value per output channel); "
             f"got shape {bias_shape}"
         )
@@ -469,12 +473,14 @@ def transposed_output_length(
 
 def _check_weight(weight_shape: tuple[int, ...], layout: str, func: str) -> None:
     if len(weight_shape) < 3:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: weight must have shape {layout} with at least one spatial dim; "
             f"got shape {weight_shape}"
         )
     if 0 in weight_shape:
-        raise ValueError(f"{func}: weight must have no zero-sized dims; got shape {weight_shape}")
+        raise ConvmmValueError(
+            f"{func}: weight must have no zero-sized dims; got shape {weight_shape}"
+        )
 
 
 def conv_transpose_geometry(
@@ -507,19 +513,19 @@ def conv_transpose_geometry(
     ndim = len(weight_shape) - 2
     in_channels, out_per_group = weight_shape[0], weight_shape[1]
     if in_channels % count:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: groups must divide in_channels (weight.shape[0]); got groups={count} and "
             f"in_channels={in_channels} (weight shape {weight_shape})"
         )
     if channels != in_channels:
         axis = "last" if channels_last else ("1" if batched else "0")
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: input has {channels} channels (axis {axis} of shape {input_shape}) but "
             f"weight {weight_shape} expects weight.shape[0] = {in_channels}"
         )
     out_channels = out_per_group * count
     if bias_shape is not None and bias_shape != (out_channels,):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: bias must have shape ({out_channels},) (one value per output channel); "
             f"got shape {bias_shape}"
         )
@@ -527,7 +533,7 @@ def conv_transpose_geometry(
     strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
     dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
     if isinstance(padding, str):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: padding must be an int >= 0 or per-dim values (padding strings are for "
             f"conv; use output_size= to reach a given size); got {padding!r}"
         )
@@ -535,7 +541,7 @@ def conv_transpose_geometry(
     extra = int_tuple(output_padding, ndim, func=func, name="output_padding", minimum=0)
     for dim, n in enumerate(spatial):
         if n < 1:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: input spatial sizes must be >= 1; spatial dim {dim} has size {n} "
                 f"(spatial shape {tuple(spatial)})"
             )
@@ -544,13 +550,13 @@ def conv_transpose_geometry(
         zip(spatial, pads, kernel, strides, dilations, extra, strict=True)
     ):
         if op >= max(s, d):
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: output_padding must be smaller than stride or dilation; spatial dim "
                 f"{dim} has output_padding {op}, stride {s}, dilation {d}"
             )
         size = transposed_output_length(n, before, after, k, s, d, op)
         if size < 1 and not allow_empty:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: padding crops more than the output has in spatial dim {dim}: "
                 f"({n} - 1)*{s} - {before} - {after} + {d}*({k} - 1) + {op} + 1 = {size}"
             )
@@ -581,7 +587,9 @@ def output_padding_for(
     strides = int_tuple(stride, ndim, func=func, name="stride", minimum=1)
     dilations = int_tuple(dilation, ndim, func=func, name="dilation", minimum=1)
     if isinstance(padding, str):
-        raise ValueError(f"{func}: padding must be an int >= 0 or per-dim values; got {padding!r}")
+        raise ConvmmValueError(
+            f"{func}: padding must be an int >= 0 or per-dim values; got {padding!r}"
+        )
     pads = _padding_pairs(padding, ndim, func=func, strings=False)
     extra = []
     for dim, (n, want, k, s, d, (before, after)) in enumerate(
@@ -590,14 +598,14 @@ def output_padding_for(
         smallest = transposed_output_length(n, before, after, k, s, d, 0)
         largest = smallest + max(s, d) - 1
         if largest < 1:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: output_size {want} cannot be reached in spatial dim {dim}: padding "
                 f"({before}, {after}) crops more than the output has; with input {n}, stride "
                 f"{s}, dilation {d} and kernel {k} the output is at most {largest} (at "
                 f"output_padding {max(s, d) - 1})"
             )
         if not smallest <= want <= largest:
-            raise ValueError(
+            raise ConvmmValueError(
                 f"{func}: output_size {want} cannot be reached in spatial dim {dim}: with "
                 f"input {n}, stride {s}, padding ({before}, {after}), dilation {d} and kernel "
                 f"{k} the output is between {smallest} and {largest}"

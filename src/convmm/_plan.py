@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry
 
 __all__ = ["Chunk", "Plan", "plan_chunks"]
@@ -95,7 +96,7 @@ def plan_chunks(
         patch, result, total = sizes(min(step, batch), rows_total)
         return Plan(chunks, patch, result, total if batch else 0)
     if sizes(1, 1)[2] > budget:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: max_workspace_bytes={budget} is too small: one output row of one image "
             f"needs {sizes(1, 1)[2]} bytes of workspace (P has "
             f"{geometry.in_channels * window.kernel_numel} rows); give at least that"

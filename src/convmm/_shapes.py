@@ -6,6 +6,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+from ._errors import ConvmmTypeError, ConvmmValueError
 from ._geometry import conv_geometry, conv_transpose_geometry, output_padding_for
 
 __all__ = ["conv_output_shape", "conv_transpose_output_padding", "conv_transpose_output_shape"]
@@ -13,12 +14,12 @@ __all__ = ["conv_output_shape", "conv_transpose_output_padding", "conv_transpose
 
 def _shape(value: Any, func: str, name: str) -> tuple[int, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str):
-        raise TypeError(f"{func}: {name} must be a sequence of ints (a shape); got {value!r}")
+        raise ConvmmTypeError(f"{func}: {name} must be a sequence of ints (a shape); got {value!r}")
     items = tuple(value)
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"{func}: {name} must hold ints >= 0; got {items!r}")
+        raise ConvmmTypeError(f"{func}: {name} must hold ints >= 0; got {items!r}")
     if any(int(v) < 0 for v in items):
-        raise ValueError(f"{func}: {name} must hold ints >= 0; got {items!r}")
+        raise ConvmmValueError(f"{func}: {name} must hold ints >= 0; got {items!r}")
     return tuple(int(v) for v in items)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, compute_dtype
+from ._errors import ConvmmValueError
 from ._geometry import Window, int_tuple, make_window
 from ._im2col import fold_into, unfold_into
 
@@ -71,14 +72,14 @@ def unfold(
     x = as_float_array(input, func=func, name="input")
     ndim = _spatial_rank(kernel_size, default=x.ndim - 2)
     if ndim < 1:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: input must have shape (N, C, *spatial) with at least one spatial dim for "
             f"kernel_size={kernel_size!r} (an int kernel_size makes the spatial rank "
             f"input.ndim - 2); got input shape {x.shape}. For an unbatched (C, *spatial) input "
             f"give kernel_size as a tuple, one int per spatial dim"
         )
     if x.ndim not in (ndim + 1, ndim + 2):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: input must have shape (N, C, *spatial) or (C, *spatial) with "
             f"{ndim} spatial dim(s) for kernel_size={kernel_size!r}; "
             f"got input shape {x.shape}"
@@ -148,7 +149,7 @@ def fold(
     cols = as_float_array(columns, func=func, name="columns")
     ndim = _spatial_rank(output_size, kernel_size, default=2)
     if ndim < 1:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: output_size and kernel_size need at least one spatial dim; got "
             f"output_size={output_size!r} and kernel_size={kernel_size!r}"
         )
@@ -163,7 +164,7 @@ def fold(
         func=func,
     )
     if cols.ndim not in (2, 3):
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: columns must have shape (N, C * prod(kernel_size), L) or "
             f"(C * prod(kernel_size), L); got shape {cols.shape}"
         )
@@ -183,13 +184,13 @@ def fold(
 def _check_columns(shape: tuple[int, ...], window: Window, func: str) -> None:
     rows, positions = shape[1], shape[2]
     if rows % window.kernel_numel:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: columns must have C * prod(kernel_size) rows, a multiple of "
             f"{window.kernel_numel} for kernel_size {window.kernel_size}; got {rows} rows "
             f"(shape {shape})"
         )
     if positions != window.num_positions:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: columns must have one column per window position, "
             f"{window.num_positions} = {' x '.join(map(str, window.output_shape))} for "
             f"output_size {window.input_shape}; got {positions} columns (shape {shape})"

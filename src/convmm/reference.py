@@ -19,6 +19,7 @@ import numpy as np
 
 from ._arrays import as_float_array, check_flags, conv_arrays, workspace_budget
 from ._conv_transpose import _geometry as _transpose_geometry
+from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window, conv_geometry
 
 __all__ = ["conv", "conv_backward", "conv_transpose", "pad"]
@@ -270,7 +271,7 @@ def conv_backward(
         func=func,
     )
     if dy.shape != geometry.output_array_shape():
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: grad_output must have the shape of the convolution's output, "
             f"{geometry.output_array_shape()}; got {dy.shape}"
         )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._errors import ConvmmTypeError, ConvmmValueError
 from .model import Explanation
 from .text import dim_names, format_formula
 
@@ -1233,13 +1234,13 @@ def draw_figure(explanation: Explanation, *, max_patches: int = DEFAULT_MAX_PATC
     from matplotlib.figure import Figure
 
     if not isinstance(explanation, Explanation):
-        raise TypeError(
+        raise ConvmmTypeError(
             f"draw_figure: explanation must be an Explanation; got {type(explanation).__name__}"
         )
     if not isinstance(max_patches, int | np.integer) or isinstance(max_patches, bool):
-        raise TypeError(f"draw_figure: max_patches must be an int; got {max_patches!r}")
+        raise ConvmmTypeError(f"draw_figure: max_patches must be an int; got {max_patches!r}")
     if max_patches < 0:
-        raise ValueError(f"draw_figure: max_patches must be >= 0; got {max_patches}")
+        raise ConvmmValueError(f"draw_figure: max_patches must be >= 0; got {max_patches}")
     style = _style(explanation, int(max_patches))
     if explanation.kind == "conv_transpose":
         rows = _transpose_rows(explanation, style)
@@ -1270,7 +1271,7 @@ def save_figure(
     """
     suffix = os.path.splitext(os.fspath(path))[1]
     if suffix.lower() not in SUFFIXES:
-        raise ValueError(
+        raise ConvmmValueError(
             f"save_figure: path must end in {' or '.join(SUFFIXES)}; got {suffix or 'no suffix'!r}"
             f" ({os.fspath(path)!r})"
         )

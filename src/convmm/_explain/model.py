@@ -25,6 +25,7 @@ from .. import reference
 from .._arrays import as_float_array, compute_dtype, conv_arrays
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
+from .._errors import ConvmmTypeError, ConvmmValueError
 from .._geometry import ConvGeometry, OutputSizeTerms, Window, conv_geometry
 from .._im2col import fold_into, source_indices
 from .._unfold import unfold
@@ -249,21 +250,21 @@ def _one_sample(result: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
 
 def _check_max_entries(max_entries: object, func: str) -> None:
     if not isinstance(max_entries, int | np.integer) or isinstance(max_entries, bool):
-        raise TypeError(
+        raise ConvmmTypeError(
             f"{func}: max_entries must be an int (the most entries of P shown whole); "
             f"got {max_entries!r}"
         )
     if max_entries < 1:
-        raise ValueError(f"{func}: max_entries must be >= 1; got {max_entries}")
+        raise ConvmmValueError(f"{func}: max_entries must be >= 1; got {max_entries}")
 
 
 def _sample(array: np.ndarray, geometry: ConvGeometry, sample: int, func: str) -> np.ndarray:
     """One sample, channels first, float64."""
     if not isinstance(sample, int | np.integer) or isinstance(sample, bool):
-        raise TypeError(f"{func}: sample must be an int; got {sample!r}")
+        raise ConvmmTypeError(f"{func}: sample must be an int; got {sample!r}")
     batch = array.shape[0] if geometry.batched else 1
     if not 0 <= sample < batch:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: sample must index the batch (0 <= sample < {batch}); got {sample}"
         )
     one = array[sample] if geometry.batched else array
@@ -715,7 +716,7 @@ def explain_backward(
         grad_output = np.arange(1.0, 1.0 + math.prod(expected)).reshape(expected)
     dy_all = as_float_array(grad_output, func=func, name="grad_output")
     if dy_all.shape != expected:
-        raise ValueError(
+        raise ConvmmValueError(
             f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
             f"got {dy_all.shape}"
         )

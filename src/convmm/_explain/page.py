@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ConvmmTypeError, ConvmmValueError
 from .model import Explanation, fold_columns
 from .text import dim_names, format_formula
 
@@ -80,7 +81,7 @@ def render_pages(
     The arrow keys step through the patches of the one last hovered or clicked.
     """
     if len(titles) != len(explanations):
-        raise ValueError(
+        raise ConvmmValueError(
             f"render_pages: one title per explanation; got {len(titles)} titles for "
             f"{len(explanations)} explanations"
         )
@@ -397,7 +398,7 @@ def _backward(
 ) -> dict[str, Any]:
     dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
     if dy is None or dk is None or dp is None or dx is None or db is None:
-        raise TypeError(f"page: a {e.kind!r} explanation has no gradients to show")
+        raise ConvmmTypeError(f"page: a {e.kind!r} explanation has no gradients to show")
     if summary:
         read: dict[int, list[tuple[int, ...]]] = {}
         for col in cols:
