@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit browser docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,19 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
-unit: $(VENV)/.test
+# Debian's Chromium for the explain page's browser tests: installed when missing (root and
+# apt-get), or a message saying what to run, before any test runs.
+browser:
+	@bash tools/ensure-chromium
+
+unit: $(VENV)/.test browser
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest
+
+# The pictures the README shows, regenerated (the tests write only under test-artifacts/).
+docs: $(VENV)/.test browser
+	bash tools/make-docs
 
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

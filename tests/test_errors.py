@@ -655,7 +655,7 @@ UNFOLD_CASES: list[Case] = [
         (_arr((3,)), (3,)),
         {},
         ValueError,
-        ("input must have shape", "1 spatial dim(s)", "got input shape (3,)"),
+        ("input must have shape", "1 spatial dim for", "got input shape (3,)"),
     ),
     ("kernel-zero", (X, 0), {}, ValueError, ("kernel_size", "got 0")),
     ("kernel-zero-in-tuple", (X, (3, 0)), {}, ValueError, ("kernel_size", "got (3, 0)")),
@@ -1164,3 +1164,67 @@ def test_unfold_fold_junk_never_escapes(data: st.DataObject) -> None:
             lead = array.shape[:-2]  # (N,) or ()
             assert result.shape == (*lead, array.shape[-2] // numel, *spatial)
     assert _same(args, before[0]) and _same(kwargs, before[1])
+
+
+# --------------------------------------------------------------------------------------------
+# huge outputs: a clear error before anything is allocated, never NumPy's MemoryError
+
+_X = np.ones((2, 3, 8, 8), np.float32)
+_W = np.ones((4, 3, 3, 3), np.float32)
+_WT = np.ones((3, 4, 3, 3), np.float32)
+
+HUGE_CALLS: list[tuple[str, Callable[[], Any], str]] = [
+    ("convmm.conv", lambda: convmm.conv(_X, _W, padding=10**6), "(2, 4, 2000006, 2000006)"),
+    ("convmm.conv2d", lambda: convmm.conv2d(_X, _W, None, 1, 10**6), "(2, 4, 2000006, 2000006)"),
+    (
+        "convmm.conv",
+        lambda: convmm.conv(_X, _W, padding=((10**6, 0), (0, 10**6)), channels_last=False),
+        "(2, 4, 1000006, 1000006)",
+    ),
+    (
+        "convmm.conv_transpose",
+        lambda: convmm.conv_transpose(_X, _WT, stride=10**6),
+        "(2, 4, 7000003, 7000003)",
+    ),
+    (
+        "convmm.conv_transpose",
+        lambda: convmm.conv_transpose(_X, _WT, stride=10**6, output_size=(7000004, 7000004)),
+        "(2, 4, 7000004, 7000004)",
+    ),
+    (
+        "convmm.conv_transpose_backward",
+        lambda: convmm.conv_transpose_backward(
+            np.ones((1, 4, 1, 1)), np.ones((1, 3, 1, 1)), _WT, padding=10**6, bias=False
+        ),
+        "",
+    ),
+    (
+        "convmm.conv_backward",
+        lambda: convmm.conv_backward(
+            np.ones((2, 4, 2000006, 1)), _X, _W, padding=(10**6, 0), needs_input_grad=True
+        ),
+        "",
+    ),
+    ("convmm.unfold", lambda: convmm.unfold(_X, 3, padding=10**5), "(2, 27, 40002400036)"),
+    (
+        "convmm.fold",
+        lambda: convmm.fold(np.ones((1, 1, 1)), (10**7, 10**7), 1, stride=10**7),
+        "(1, 1, 10000000, 10000000)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("func", "call", "shape"), HUGE_CALLS)
+def test_huge_outputs_are_a_clear_error(func: str, call: Callable[[], Any], shape: str) -> None:
+    """Every public function checks what it would allocate; the message gives shape and bytes."""
+    if not shape:  # these fail on their own validation first: a message, never a MemoryError
+        with pytest.raises((ValueError, TypeError), match="^" + re.escape(func + ":")):
+            call()
+        return
+    with pytest.raises(ValueError, match=_pattern(func, "output would have shape", shape, "bytes")):
+        call()
+
+
+def test_huge_output_error_is_a_convmm_error() -> None:
+    with pytest.raises(convmm.ConvmmError, match="more than this machine's memory"):
+        convmm.conv(_X, _W, padding=10**6)

@@ -2,8 +2,9 @@
 
 The browser tests drive Debian's Chromium (``/usr/bin/chromium``) with Playwright; they never
 download a browser, and they fail (not skip) when Chromium is missing.  Screenshots go to
-``test-artifacts/`` (ignored by git); the 'bigger' seed example's screenshot is also written to
-``docs/explain-page.png`` for the README, on every run.
+``test-artifacts/`` (ignored by git), never into the tracked tree: ``make docs`` copies the
+'bigger' seed example's screenshot, ``test-artifacts/page/explain-page.png``, to
+``docs/explain-page.png`` for the README.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "page"
-DOCS_SCREENSHOT = ROOT / "docs" / "explain-page.png"
+DOCS_SCREENSHOT = ARTIFACTS / "explain-page.png"  # `make docs` copies it into docs/
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 PHONE_390 = {"width": 390, "height": 800}

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
@@ -240,3 +241,56 @@ def test_unfold_and_fold_keep_the_dtype(
     rtol = terms * eps32 + (float(np.finfo(np.float16).eps) if dtype == np.float16 else 0.0)
     scale = convmm.fold(np.abs(patches.astype(np.float64)), wc.spatial, wc.kernel, **kwargs)
     assert np.all(np.abs(folded - exact) <= rtol * (scale + 1e-3))
+
+
+@given(
+    rank=st.integers(1, 3),
+    batched=st.booleans(),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 1),
+    channels=st.integers(1, 2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_unfold_and_fold_read_int_arguments_alike(
+    rank: int, batched: bool, kernel: int, stride: int, padding: int, channels: int, seed: int
+) -> None:
+    """One rank rule for both: int arguments mean 2 spatial dims (PyTorch's), tuples their length.
+
+    With int arguments a 3-D array is one (C, H, W) image and a 4-D array a batch; ``fold`` with
+    the same int arguments is the adjoint of ``unfold`` and agrees with torch.  For rank 1 and 3
+    the tuple forms are the adjoint pair.
+    """
+    rng = np.random.default_rng(seed)
+    size = 4
+    shape = (channels,) + (size,) * rank
+    if batched:
+        shape = (2, *shape)
+    x = rng.standard_normal(shape)
+    kwargs = {"stride": stride, "padding": padding}
+    as_int = rank == 2
+    kernel_arg: int | tuple[int, ...] = kernel if as_int else (kernel,) * rank
+    size_arg: int | tuple[int, ...] = size if as_int else (size,) * rank
+    patches = convmm.unfold(x, kernel_arg, **kwargs)
+    g = rng.standard_normal(patches.shape)
+    folded = convmm.fold(g, size_arg, kernel_arg, **kwargs)
+    assert folded.shape == x.shape
+    bound = float(np.vdot(np.abs(patches), np.abs(g)))
+    assert abs(float(np.vdot(patches, g)) - float(np.vdot(x, folded))) <= 1e-12 * bound + 1e-300
+    if as_int:  # the int form is torch's, batched (4-D) and unbatched (3-D) alike
+        want = F.unfold(tensor(x), kernel, stride=stride, padding=padding).numpy()
+        assert np.allclose(patches, want)
+        want_fold = F.fold(tensor(g), size, kernel, stride=stride, padding=padding).numpy()
+        assert np.allclose(folded, want_fold)
+
+
+def test_int_arguments_of_another_rank_need_a_tuple() -> None:
+    """A 1-D batch with an int kernel_size is refused with the rule and the fix, as in torch."""
+    with pytest.raises(ValueError, match=r"convmm\.unfold: .*int arguments mean 2 spatial dims"):
+        convmm.unfold(np.ones((2, 3, 8, 8, 8)), 2)
+    # (2, 3, 8) is one 2-D (C=2, H=3, W=8) image with int arguments, as torch reads it
+    assert convmm.unfold(np.ones((2, 3, 8)), 2).shape == (8, 14)
+    assert convmm.unfold(np.ones((2, 3, 8)), (2,)).shape == (2, 6, 7)
+    ones = np.ones((2, 3, 8))
+    assert convmm.fold(convmm.unfold(ones, (2,)), (8,), (2,)).shape == ones.shape
+    assert convmm.fold(convmm.unfold(ones, 2), (3, 8), 2).shape == ones.shape

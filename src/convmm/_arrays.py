@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from ._errors import ConvmmTypeError, ConvmmValueError
 __all__ = [
     "DEFAULT_MAX_WORKSPACE_BYTES",
     "as_float_array",
+    "check_allocation",
     "check_flags",
     "compute_dtype",
     "workspace_budget",
@@ -89,3 +92,40 @@ def check_flags(func: str, **flags: object) -> None:
     for name, flag in flags.items():
         if not isinstance(flag, bool | np.bool_):
             raise ConvmmTypeError(f"{func}: {name} must be True or False; got {flag!r}")
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX systems
+        return None
+
+
+def _bytes_text(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_allocation(
+    shape: tuple[int, ...], dtype: np.dtype[Any] | type, *, func: str, what: str = "the output"
+) -> None:
+    """``ValueError`` when an array of ``shape`` would not fit in this machine's memory.
+
+    Called before a public function allocates its result, so that a huge output (a padding of
+    10**6, an ``output_size`` typed with too many zeros) is a clear error naming the function,
+    the shape and the bytes, not NumPy's ``MemoryError``.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    needed = math.prod(shape) * itemsize
+    memory = physical_memory_bytes()
+    limit = min(memory, np.iinfo(np.intp).max) if memory else np.iinfo(np.intp).max
+    if needed > limit:
+        where = f"this machine's memory ({_bytes_text(memory)})" if memory else "addressable"
+        raise ConvmmValueError(
+            f"{func}: {what} would have shape {shape}, {needed:,} bytes "
+            f"({_bytes_text(needed)}) of {np.dtype(dtype).name}, more than {where}; check the "
+            f"padding, output_size and input sizes"
+        )

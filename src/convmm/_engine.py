@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import check_allocation
 from ._geometry import ConvGeometry
 from ._im2col import fold_into, unfold_into
 from ._plan import Chunk, Plan, plan_chunks
@@ -192,6 +193,7 @@ def forward(
     batch, cout = x.shape[0], geometry.out_channels
     spatial = window.output_shape
     shape = (batch, *spatial, cout) if geometry.channels_last else (batch, cout, *spatial)
+    check_allocation(_caller_shape(shape, geometry), out_dtype, func=func)
     y = np.empty(shape, dtype=out_dtype)
     layout = _Layout(geometry)
     direct = _patches_are_input(x, geometry, dtype)
@@ -218,6 +220,11 @@ def forward(
         if result is not target:
             target[...] = result
     return y
+
+
+def _caller_shape(shape: tuple[int, ...], geometry: ConvGeometry) -> tuple[int, ...]:
+    """A batched result's shape as the caller sees it (without N for an unbatched call)."""
+    return shape if geometry.batched else shape[1:]
 
 
 def _grad_chunk(
@@ -254,6 +261,7 @@ def backward_input(
     batch, cin = dy.shape[0], geometry.in_channels
     spatial = window.input_shape
     shape = (batch, *spatial, cin) if geometry.channels_last else (batch, cin, *spatial)
+    check_allocation(_caller_shape(shape, geometry), dtype, func=func)
     dx = np.zeros(shape, dtype=dtype)
     layout = _Layout(geometry)
     grad_copy = _needs_grad_buffer(dy, dtype)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import as_float_array, compute_dtype
+from ._arrays import as_float_array, check_allocation, compute_dtype
 from ._errors import ConvmmValueError
 from ._geometry import Window, int_tuple, make_window
 from ._im2col import fold_into, unfold_into
@@ -15,11 +15,21 @@ from ._im2col import fold_into, unfold_into
 __all__ = ["fold", "unfold"]
 
 
-def _spatial_rank(*candidates: object, default: int) -> int:
-    for value in candidates:
-        if isinstance(value, Sequence) and not isinstance(value, str):
+#: The spatial rank when no argument is a tuple: 2, as in ``torch.nn.functional.unfold``/``fold``.
+DEFAULT_RANK = 2
+
+
+def spatial_rank(*arguments: object) -> int:
+    """The spatial rank of an unfold or fold: the length of the first tuple argument, else 2.
+
+    One rule for :func:`unfold` (``kernel_size``) and :func:`fold` (``output_size``, then
+    ``kernel_size``), so that ``fold`` with the same arguments is the adjoint of ``unfold``; and
+    PyTorch's: int arguments mean two spatial dims.
+    """
+    for value in arguments:
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
             return len(value)
-    return default
+    return DEFAULT_RANK
 
 
 def unfold(
@@ -36,8 +46,11 @@ def unfold(
     Parameters
     ----------
     input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``
-        The spatial rank is ``len(kernel_size)`` when it is a tuple (then an input with one dim
-        fewer is unbatched), else ``input.ndim - 2``.
+        The spatial rank is the length of ``kernel_size`` when it is a tuple, else 2, as in
+        PyTorch: with int arguments a 4-D
+        input is a batch of images and a 3-D input one ``(C, H, W)`` image.  For 1-D signals
+        or 3-D volumes give ``kernel_size`` as a tuple: ``unfold(signals, (3,))``.  An input
+        with one dim fewer than ``(N, C, *spatial)`` is unbatched.
     kernel_size, stride, dilation : int or tuple of int
     padding : int, tuple, or {'valid', 'same', 'same_lower'}
         As in :func:`convmm.conv`.
@@ -70,19 +83,23 @@ def unfold(
     """
     func = "convmm.unfold"
     x = as_float_array(input, func=func, name="input")
-    ndim = _spatial_rank(kernel_size, default=x.ndim - 2)
+    ndim = spatial_rank(kernel_size)
     if ndim < 1:
         raise ConvmmValueError(
-            f"{func}: input must have shape (N, C, *spatial) with at least one spatial dim for "
-            f"kernel_size={kernel_size!r} (an int kernel_size makes the spatial rank "
-            f"input.ndim - 2); got input shape {x.shape}. For an unbatched (C, *spatial) input "
-            f"give kernel_size as a tuple, one int per spatial dim"
+            f"{func}: kernel_size must have at least one spatial dim; got "
+            f"kernel_size={kernel_size!r} for input shape {x.shape}"
         )
     if x.ndim not in (ndim + 1, ndim + 2):
+        hint = ""
+        if not isinstance(kernel_size, Sequence):
+            hint = (
+                "; int arguments mean 2 spatial dims, as in PyTorch: for other ranks give "
+                "kernel_size as a tuple, one int per spatial dim"
+            )
+        dims = "1 spatial dim" if ndim == 1 else f"{ndim} spatial dims"
         raise ConvmmValueError(
             f"{func}: input must have shape (N, C, *spatial) or (C, *spatial) with "
-            f"{ndim} spatial dim(s) for kernel_size={kernel_size!r}; "
-            f"got input shape {x.shape}"
+            f"{dims} for kernel_size={kernel_size!r}; got input shape {x.shape}{hint}"
         )
     batched = x.ndim == ndim + 2
     if not batched:
@@ -97,6 +114,8 @@ def unfold(
         func=func,
     )
     n, c = x.shape[:2]
+    shape = (n, c * window.kernel_numel, window.num_positions)
+    check_allocation(shape if batched else shape[1:], x.dtype, func=func)
     out = np.empty((n, c * window.kernel_numel, window.num_positions), dtype=x.dtype)
     logical = out.reshape(n, c, *window.kernel_size, *window.output_shape)
     unfold_into(x, window, logical, (0, window.output_shape[0]))
@@ -126,8 +145,8 @@ def fold(
     output_size : int or tuple of int
         Spatial size of the folded result (the unpadded input size of the matching unfold).
     kernel_size, stride, padding, dilation, padding_mode
-        As in :func:`unfold`.  The spatial rank is the length of ``output_size`` or
-        ``kernel_size`` when either is a tuple, else 2 (as in PyTorch).
+        As in :func:`unfold`.  The spatial rank follows :func:`unfold`'s rule: the length of
+        ``output_size`` or ``kernel_size`` when either is a tuple, else 2 (as in PyTorch).
 
     Returns
     -------
@@ -147,7 +166,7 @@ def fold(
     """
     func = "convmm.fold"
     cols = as_float_array(columns, func=func, name="columns")
-    ndim = _spatial_rank(output_size, kernel_size, default=2)
+    ndim = spatial_rank(output_size, kernel_size)
     if ndim < 1:
         raise ConvmmValueError(
             f"{func}: output_size and kernel_size need at least one spatial dim; got "
@@ -175,6 +194,8 @@ def fold(
     n = cols.shape[0]
     c = cols.shape[1] // window.kernel_numel
     dtype = compute_dtype(cols)
+    shape = (n, c, *window.input_shape)
+    check_allocation(shape if batched else shape[1:], dtype, func=func)
     out = np.zeros((n, c, *window.input_shape), dtype=dtype)
     fold_into(cols.reshape(n, c, *window.kernel_size, *window.output_shape), window, out)
     out = out.astype(cols.dtype, copy=False)
