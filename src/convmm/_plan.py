@@ -60,9 +60,16 @@ def plan_chunks(
     budget: int,
     func: str,
     slab_copies: int = 1,
+    target: int | None = None,
+    several_images_buffer: bool = False,
 ) -> Plan:
     """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes.
 
+    ``target``: the bytes a chunk should take when the budget allows more (the cache size that
+    lets the product read P right after the unfold wrote it); None sizes chunks to the budget.
+    A chunk is never smaller than one output row of one image.  ``several_images_buffer``: a
+    chunk of more than one image needs the result buffer (channels-first products of several
+    images side by side, copied into the output with a transpose).
     ``patches_are_input``: P is a view of the input (1x1 kernel, stride 1, no padding), so only
     the result buffer counts.  ``result_buffer``: the product is computed in a separate
     compute-dtype buffer (when the output dtype differs from the compute dtype).
@@ -80,7 +87,8 @@ def plan_chunks(
     def sizes(images: int, rows: int) -> tuple[int, int, int]:
         positions = images * rows * row_positions
         patch = 0 if patches_are_input else geometry.in_channels * window.kernel_numel * positions
-        result = geometry.out_channels * positions if result_buffer else 0
+        buffered = result_buffer or (several_images_buffer and images > 1)
+        result = geometry.out_channels * positions if buffered else 0
         slab_rows = (rows - 1) * s0 + d0 * (k0 - 1) + 1
         slab = images * geometry.in_channels * slab_rows * padded_row if gathers else 0
         total = (patch + result) * compute_itemsize + slab_copies * slab * input_itemsize
@@ -88,8 +96,14 @@ def plan_chunks(
 
     batch = geometry.batch
     per_image = sizes(1, rows_total)[2]
-    if per_image <= budget:
-        step = max(1, min(batch, budget // max(per_image, 1)))
+    limit = budget if target is None else min(budget, max(target, sizes(1, 1)[2]))
+    if per_image <= limit:
+        step = 1  # the most images whose buffers fit together
+        lo, hi = 1, max(batch, 1)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if sizes(mid, rows_total)[2] <= limit else (lo, mid - 1)
+        step = lo
         chunks = tuple(
             Chunk((b, min(b + step, batch)), (0, rows_total)) for b in range(0, batch, step)
         )
@@ -104,7 +118,10 @@ def plan_chunks(
     lo, hi = 1, rows_total  # largest run of rows that fits
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if sizes(1, mid)[2] <= budget else (lo, mid - 1)
+        lo, hi = (mid, hi) if sizes(1, mid)[2] <= limit else (lo, mid - 1)
+    if target is not None:  # runs of about equal length: no short last chunk
+        runs = -(-rows_total // lo)
+        lo = -(-rows_total // runs)
     chunks = tuple(
         Chunk((b, b + 1), (r, min(r + lo, rows_total)))
         for b in range(batch)
