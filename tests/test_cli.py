@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import convmm.cli
+from convmm._errors import ConvmmTypeError, ConvmmValueError
 from convmm.cli import main
+from convmm.examples import SEED_EXAMPLES
 
 SEED_NUMBERS = [
     "[ 44  54  64]",
@@ -23,7 +28,7 @@ SEED_NUMBERS = [
 ]
 
 
-def test_demo_prints_the_seed_examples_and_writes_the_page(
+def test_demo_prints_the_article_examples_and_writes_the_page(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     page = tmp_path / "demo.html"
@@ -64,7 +69,7 @@ def test_explain_text_with_options(capsys: pytest.CaptureFixture[str]) -> None:
     )
     out = capsys.readouterr().out
     assert status == 0
-    assert "P_1: 9 x 9 (input channels 1..1)" in out
+    assert re.search(r"P_1: 9 x 9 \(input channels? 1(\.\.1)?\)", out), out
     assert "padded (reflect)" in out
     assert "convmm.conv: same" in out and "torch: same" in out
 
@@ -262,6 +267,22 @@ def test_a_failing_write_is_reported(
             + ["--transpose"],
             r"error: Kᵀ·X would have 243,000,000 entries \(9,000,000 positions\)",
         ),
+        # few positions, but a padded input (an uncropped output) too large to hold
+        (
+            ["explain", "--input-shape", "1,4,4", "--padding", "100000", "--stride", "1000000"],
+            r"error: the padded input would have 40,001,600,016 entries \(200004 x 200004 per "
+            r"channel\); an explanation holds at most 20,000,000",
+        ),
+        (
+            ["explain", "--input-shape", "1,3", "--transpose", "--stride", "10000000000"]
+            + ["--padding", "10000000000"],
+            r"error: the output before cropping would have 20,000,000,002 entries "
+            r"\(20000000002 per channel\)",
+        ),
+        (
+            ["explain", "--input-shape", "1,4,4", "--transpose", "--stride", "9" * 20],
+            r"error: the output before cropping would have [\d,]+ entries",
+        ),
     ],
 )
 def test_huge_sizes_are_refused(
@@ -324,7 +345,7 @@ def test_integer_and_bool_npy_files_are_read_as_floats(
         return capsys.readouterr().out
 
     floats = walkthrough(str(npy / "x.npy"), str(npy / "w.npy"))
-    assert "[ 44  54  64]" in floats  # the seed's small example
+    assert "[ 44  54  64]" in floats  # the article's small example
     assert walkthrough(str(npy / "xint.npy"), str(npy / "wint.npy")) == floats
     argv = ["explain", "--input", str(npy / "xbool.npy"), "--bias", str(npy / "b.npy")]
     assert main(argv) == 0
@@ -435,7 +456,7 @@ def test_options_that_do_go_together(npy: Path, capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize(
     "argv",
-    [["explain", "--bogus"], ["explain", "--filters", "two"], ["frobnicate"], []],
+    [["explain", "--filters", "two"], ["frobnicate"], [], ["explain", "--stride"]],
 )
 def test_argparse_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -477,3 +498,423 @@ def test_bad_arguments_from_a_real_process() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("convmm explain: error: convmm.explain: the kernel spans 5")
+
+
+# ---- --version, and options each command does not know -------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"convmm {convmm.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["explain", "--paddingg", "1"],
+            "convmm explain: unrecognized argument --paddingg; did you mean --padding?",
+        ),
+        (
+            ["explain", "--input-shape", "1,5,5", "--paddingg=1"],
+            "convmm explain: unrecognized argument --paddingg; did you mean --padding?",
+        ),
+        (
+            ["explain", "--input-shape", "1,5,5", "--outputsize", "7"],
+            "convmm explain: unrecognized argument --outputsize; did you mean --output-size?",
+        ),
+        (["explain", "--bogus"], "convmm explain: unrecognized argument --bogus"),
+        (
+            ["demo", "--htm", "x.html"],
+            "convmm demo: unrecognized argument --htm; did you mean --html?",
+        ),
+        (["demo", "small"], "convmm demo: unrecognized argument small"),
+        (["--bogus", "demo"], "convmm: unrecognized argument --bogus"),
+        (["--vers"], "convmm: unrecognized argument --vers; did you mean --version?"),
+    ],
+)
+def test_an_unknown_option_is_reported_by_its_command(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before any work
+    assert captured.err.splitlines()[0] == line
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "prefix"),
+    [
+        (["explain", "--input-shape", "1,5,5", "--pad", "1"], "--pad"),
+        (["explain", "--input-shape", "1,5,5", "--filter", "2"], "--filter"),
+        (["explain", "--example", "small", "--back"], "--back"),
+        (["demo", "--ex", "1d"], "--ex"),
+        (["--vers"], "--vers"),
+    ],
+)
+def test_prefixes_are_not_taken_as_abbreviations(
+    argv: list[str], prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"unrecognized argument {prefix};" in capsys.readouterr().err
+
+
+# ---- the demo writes its page only when asked ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["demo"], "For the interactive page: convmm demo --html convmm-demo.html"),
+        (
+            ["demo", "--example", "1d"],
+            "For the interactive page: convmm demo --example 1d --html convmm-demo.html",
+        ),
+    ],
+)
+def test_demo_writes_no_file_unless_asked(
+    argv: list[str],
+    hint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0
+    assert list(tmp_path.iterdir()) == []
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["All checks agree.", hint]
+
+
+# ---- explain: --output-size and --bias numbers -----------------------------------------------
+
+
+def _saved(tmp_path: Path, argv: list[str]) -> dict[str, np.ndarray]:
+    """Run ``convmm explain *argv --npz ...`` and return the arrays it saved."""
+    target = tmp_path / "steps.npz"
+    assert main(["explain", *argv, "--quiet", "--npz", str(target)]) == 0
+    with np.load(target) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+@pytest.mark.parametrize(("sizes", "expected"), [("7,7", (7, 7)), ("7,6", (7, 6)), ("6", (6, 6))])
+def test_explain_transpose_output_size(
+    sizes: str, expected: tuple[int, int], tmp_path: Path
+) -> None:
+    argv = ["--input-shape", "1,3,3", "--kernel", "2", "--stride", "2", "--transpose"]
+    saved = _saved(tmp_path, [*argv, "--output-size", sizes])
+    assert saved["output"].shape == (1, *expected)
+    x, w = saved["input"], saved["weight"]
+    want = convmm.conv_transpose(x[None], w, stride=2, output_size=expected)[0]
+    np.testing.assert_allclose(saved["output"], want)
+
+
+def test_explain_bias_as_numbers(tmp_path: Path) -> None:
+    argv = ["--input-shape", "1,4,4", "--filters", "2"]
+    saved = _saved(tmp_path, [*argv, "--bias", "1,-2"])
+    np.testing.assert_array_equal(saved["bias"], [1.0, -2.0])
+    want = convmm.conv(saved["input"][None], saved["weight"], np.array([1.0, -2.0]))[0]
+    np.testing.assert_allclose(saved["output"], want)
+    np.testing.assert_array_equal(
+        saved["output"], saved["products"].reshape(2, 3, 3) + np.array([1.0, -2.0])[:, None, None]
+    )
+    for text, value in [("0.5", 0.5), ("-0.5", -0.5), ("+2.5e-1", 0.25), (".5", 0.5)]:
+        saved = _saved(tmp_path, ["--input-shape", "1,4,4", "--bias", text])
+        np.testing.assert_array_equal(saved["bias"], [value])
+    saved = _saved(tmp_path, [*argv, "--bias=-1,2"])  # a first value that starts with a dash
+    np.testing.assert_array_equal(saved["bias"], [-1.0, 2.0])
+
+
+def test_explain_bias_from_a_file_still_works(npy: Path, tmp_path: Path) -> None:
+    saved = _saved(tmp_path, ["--input-shape", "1,4,4", "--bias", str(npy / "b.npy")])
+    np.testing.assert_array_equal(saved["bias"], [0.5])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--input-shape", "1,3,3", "--output-size", "7,7"],
+            r"--output-size goes with --transpose$",
+        ),
+        (
+            [
+                "--input-shape",
+                "1,3,3",
+                "--transpose",
+                "--output-size",
+                "7",
+                "--output-padding",
+                "1",
+            ],
+            r"--output-size with --output-padding: give the output size or the output padding, "
+            r"not both",
+        ),
+        (
+            ["--input-shape", "1,3,3", "--stride", "2", "--transpose", "--output-size", "9"],
+            r"--output-size: output_size 9 cannot be reached in spatial dim 0: .* the output is "
+            r"between 6 and 7$",
+        ),
+        (
+            ["--input-shape", "1,3,3", "--transpose", "--output-size", "4,4,4"],
+            r"--output-size needs 1 or 2 sizes for a 2-D input .*; got '4,4,4'",
+        ),
+        (
+            ["--input-shape", "1,3,3", "--transpose", "--output-size", "0"],
+            r"--output-size sizes must be positive integers; got '0'",
+        ),
+        (
+            # an error of another option is reported as such, not as one of --output-size
+            ["--input-shape", "1,3,3", "--transpose", "--stride", "0", "--output-size", "4"],
+            r"error: convmm.explain_transpose: stride must be a positive int",
+        ),
+        (
+            ["--input-shape", "1,4,4", "--bias", "abc"],
+            r"--bias must be numbers like 0\.5 or 1,-2 \(one per filter\) or an existing \.npy "
+            r"file; got 'abc', which is neither",
+        ),
+        (["--input-shape", "1,4,4", "--bias", "1,,2"], r"--bias must be numbers .*; got '1,,2'"),
+        (["--input-shape", "1,4,4", "--bias", "missing.npy"], r"--bias .*; got 'missing\.npy'"),
+        (["--input-shape", "1,4,4", "--bias", "nan"], r"--bias must be numbers .*; got 'nan'"),
+        (
+            ["--input-shape", "1,4,4", "--bias", "1e999"],
+            r"--bias values must be finite numbers; got .1e999.$",
+        ),
+        (
+            ["--input-shape", "1,4,4", "--bias", "1,2"],
+            r"convmm\.explain: bias must have shape \(1,\)",
+        ),
+        (["--example", "small", "--output-size", "3"], r"--example with --output-size"),
+    ],
+)
+def test_bad_output_size_and_bias(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_usage_error(["explain", *argv], message, capsys)
+
+
+# ---- explain: --save, --npz, --json ----------------------------------------------------------
+
+CONV_FILES = ["input", "padded_input", "patches", "kernel", "products", "output", "weight"]
+GRADIENT_FILES = ["grad_output", "grad_weight", "grad_patches", "grad_input", "grad_bias"]
+TRANSPOSE_FILES = ["input", "input_matrix", "kernel", "columns", "output", "weight"]
+
+
+def _files(folder: Path) -> dict[str, np.ndarray]:
+    return {path.stem: np.load(path) for path in sorted(folder.glob("*.npy"))}
+
+
+def _write_all(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """``convmm explain *argv`` with --save, --npz and --json: what each wrote, as loaded."""
+    folder, npz, doc = tmp_path / "new" / "steps", tmp_path / "s.npz", tmp_path / "s.json"
+    argv = ["explain", *argv, "--save", str(folder), "--npz", str(npz), "--json", str(doc)]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    files = _files(folder)
+    head, _, names = out[0].partition(": ")
+    assert head == f"wrote {folder.resolve()}{os.sep}"
+    assert sorted(names.split(", ")) == [f"{name}.npy" for name in files]
+    assert out[1:] == [f"wrote {npz.resolve()}", f"wrote {doc.resolve()}"]
+    with np.load(npz) as archive:
+        packed = {name: archive[name] for name in archive.files}
+    assert packed.keys() == files.keys()
+    for name, array in files.items():
+        np.testing.assert_array_equal(packed[name], array)
+    document: dict[str, Any] = json.loads(doc.read_text(encoding="utf-8"))
+    return files, packed, document
+
+
+def _assert_json_matches(
+    document: dict[str, Any], files: dict[str, np.ndarray], e: convmm.Explanation
+) -> None:
+    assert document["convmm"] == convmm.__version__
+    assert document["kind"] == e.kind and document["sample"] == e.sample
+    assert document["checks"] == e.checks and document["all_checks_agree"] is True
+    assert document["arrays"].keys() == files.keys()
+    for name, array in files.items():
+        assert document["shapes"][name] == list(array.shape)
+        np.testing.assert_array_equal(np.array(document["arrays"][name]), array)
+    window = e.geometry.window
+    geometry = document["geometry"]
+    assert geometry["kernel_size"] == list(window.kernel_size)
+    assert geometry["output_shape"] == list(window.output_shape)
+    assert geometry["padding"] == [list(pair) for pair in window.padding]
+    assert geometry["groups"] == e.groups
+
+
+@pytest.mark.parametrize("name", [e.name for e in SEED_EXAMPLES])
+def test_explain_saves_the_arrays_of_an_article_example(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files, _, document = _write_all(tmp_path, ["--example", name], capsys)
+    assert sorted(files) == sorted(CONV_FILES)
+    example = next(e for e in SEED_EXAMPLES if e.name == name)
+    e = convmm.explain(example.input, example.weight, **example.options)
+    for field in ("input", "padded", "patches", "kernels", "products", "output", "weight"):
+        saved = {"padded": "padded_input", "kernels": "kernel"}.get(field, field)
+        np.testing.assert_array_equal(files[saved], getattr(e, field))
+    # P and K as loaded multiply into KP, which reshaped is the output.
+    P, K, KP = files["patches"], files["kernel"], files["products"]
+    np.testing.assert_array_equal(K @ P, KP)
+    np.testing.assert_array_equal(KP.reshape(files["output"].shape), files["output"])
+    _assert_json_matches(document, files, e)
+    assert document["options"] == json.loads(json.dumps(e.options))
+    assert document["options"].items() >= example.options.items()
+
+
+def test_explain_saves_the_arrays_of_groups_and_padding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--input-shape", "4,5,5", "--kernel", "3", "--filters", "2", "--groups", "2"]
+    argv += ["--padding", "1:0,2:1", "--padding-mode", "circular", "--stride", "2"]
+    argv += ["--bias", "0.5,-1"]
+    files, _, document = _write_all(tmp_path, argv, capsys)
+    assert sorted(files) == sorted([*CONV_FILES, "bias"])
+    P, K, KP = files["patches"], files["kernel"], files["products"]
+    assert P.shape[0] == K.shape[0] == 2  # one product per group
+    np.testing.assert_allclose(K @ P, KP)
+    x, w, b = files["input"], files["weight"], files["bias"]
+    options = {"stride": 2, "padding": ((1, 0), (2, 1)), "groups": 2, "padding_mode": "circular"}
+    e = convmm.explain(x, w, b, **options)
+    np.testing.assert_array_equal(files["patches"], e.patches)
+    np.testing.assert_array_equal(files["padded_input"], e.padded)
+    np.testing.assert_allclose(files["output"], convmm.conv(x[None], w, b, **options)[0])
+    _assert_json_matches(document, files, e)
+    assert document["options"]["padding"] == [[1, 0], [2, 1]]
+    assert document["geometry"]["padding_mode"] == "circular"
+
+
+def test_explain_saves_the_gradients_of_the_backward_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files, _, document = _write_all(tmp_path, ["--example", "bigger", "--backward"], capsys)
+    assert sorted(files) == sorted(CONV_FILES + GRADIENT_FILES)
+    example = next(e for e in SEED_EXAMPLES if e.name == "bigger")
+    e = convmm.explain_backward(None, example.input, example.weight)
+    for name in GRADIENT_FILES:
+        np.testing.assert_array_equal(files[name], getattr(e, name))
+    P, K, dY = files["patches"], files["kernel"], files["grad_output"]
+    np.testing.assert_array_equal(dY @ P.transpose(0, 2, 1), files["grad_weight"])  # dK = dY·Pᵀ
+    np.testing.assert_array_equal(K.transpose(0, 2, 1) @ dY, files["grad_patches"])  # Kᵀ·dY
+    np.testing.assert_array_equal(files["grad_bias"], dY.sum(axis=(0, 2)))
+    dX = convmm.fold(files["grad_patches"], (4, 4), (2, 2))  # col2im of dP
+    np.testing.assert_array_equal(dX[0], files["grad_input"])
+    _assert_json_matches(document, files, e)
+
+
+def test_explain_saves_the_arrays_of_a_transposed_convolution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--input-shape", "2,3,3", "--kernel", "2", "--filters", "4", "--groups", "2"]
+    argv += ["--stride", "2", "--transpose", "--bias", "1,2,3,4"]
+    files, _, document = _write_all(tmp_path, argv, capsys)
+    assert sorted(files) == sorted([*TRANSPOSE_FILES, "bias"])
+    x, w, b = files["input"], files["weight"], files["bias"]
+    e = convmm.explain_transpose(x, w, b, stride=2, groups=2)
+    names = {"input": "input", "input_matrix": "products", "kernel": "kernels"}
+    names.update(columns="patches", output="output")
+    for name, field in names.items():
+        np.testing.assert_array_equal(files[name], getattr(e, field))
+    # Kᵀ·X, column l what input position l adds into the output.
+    K, X = files["kernel"], files["input_matrix"]
+    np.testing.assert_array_equal(K.transpose(0, 2, 1) @ X, files["columns"])
+    np.testing.assert_array_equal(X.reshape(x.shape), x)
+    want = convmm.conv_transpose(x[None], w, b, stride=2, groups=2)[0]
+    np.testing.assert_allclose(files["output"], want)
+    _assert_json_matches(document, files, e)
+    assert "transposes" in document["geometry"]["note"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--save", "{dir}/x.npy"], r"--save: cannot write into '.*x\.npy': it exists and is not"),
+        (["--save", "{dir}/x.npy/sub"], r"--save: cannot write into .*'.*x\.npy' is not a dir"),
+        (["--npz", "{dir}/s.zip"], r"--npz: the file name must end in \.npz; got '.*s\.zip'"),
+        (["--npz", "{dir}/none/s.npz"], r"--npz: cannot write '.*/none/s\.npz': no such directory"),
+        (["--json", "{dir}/none/s.json"], r"--json: cannot write '.*/none/s\.json': no such dir"),
+        (["--json", "{dir}"], r"--json: cannot write '.*': it is a directory"),
+    ],
+)
+def test_unwritable_save_targets_are_refused_before_any_work(
+    argv: list[str], message: str, npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = assert_usage_error(_in(npy, ["explain", "--example", "small", *argv]), message, capsys)
+    assert out == ""
+
+
+def test_a_failing_save_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(convmm.cli, "_check_writable", lambda path, name: None)
+    monkeypatch.setattr(convmm.cli, "_check_folder", lambda path, name: None)
+    (tmp_path / "file").write_text("")
+    for option, target in [("--npz", "missing/s.npz"), ("--json", "missing/s.json")]:
+        message = rf"{option}: cannot write '.*/{target}': No such file or directory"
+        argv = ["explain", "--example", "small", "--quiet", option, str(tmp_path / target)]
+        assert_usage_error(argv, message, capsys)
+    argv = ["explain", "--example", "small", "--save", str(tmp_path / "file" / "sub")]
+    assert_usage_error(argv, r"--save: cannot write '.*/file/sub': ", capsys)
+
+
+# ---- only the library's own errors are usage errors ------------------------------------------
+
+
+def test_a_library_bug_shows_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explain(*args: object, **kwargs: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(convmm.cli, "explain", explain)
+    with pytest.raises(ValueError, match="boom"):
+        main(["explain", "--input-shape", "1,4,4"])
+    with pytest.raises(ValueError, match="boom"):
+        main(["demo"])
+
+
+def test_a_library_type_error_shows_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explain_transpose(*args: object, **kwargs: object) -> None:
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(convmm.cli, "explain_transpose", explain_transpose)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(["explain", "--input-shape", "1,4,4", "--transpose"])
+
+
+@pytest.mark.parametrize("error", [ConvmmValueError, ConvmmTypeError])
+def test_a_convmm_error_is_one_line(
+    error: type[Exception], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explain(*args: object, **kwargs: object) -> None:
+        raise error("convmm.explain: weight must be 4-D\n(and a second line)")
+
+    monkeypatch.setattr(convmm.cli, "explain", explain)
+    message = r"^convmm explain: error: convmm\.explain: weight must be 4-D$"
+    assert_usage_error(["explain", "--input-shape", "1,4,4"], message, capsys)
+
+
+def test_a_missing_figure_library_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def save_figure(self: object, path: str) -> None:
+        raise ImportError("convmm's explain figures need matplotlib: pip install matplotlib")
+
+    monkeypatch.setattr(convmm.Explanation, "save_figure", save_figure)
+    argv = ["explain", "--example", "small", "--png", str(tmp_path / "f.png")]
+    assert_usage_error(argv, r"--png: convmm's explain figures need matplotlib", capsys)
+
+
+def test_json_has_no_nan_or_infinity() -> None:
+    # JSON has no such numbers: they are written as null (what --json does with them).
+    cells = convmm.cli._json_array(np.array([[1.0, np.inf], [np.nan, -np.inf]]))
+    assert cells == [[1.0, None], [None, None]]
+    assert json.loads(json.dumps(cells, allow_nan=False)) == cells
+    assert convmm.cli._json_array(np.array([0.5, 2.0])) == [0.5, 2.0]

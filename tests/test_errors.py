@@ -1228,3 +1228,19 @@ def test_huge_outputs_are_a_clear_error(func: str, call: Callable[[], Any], shap
 def test_huge_output_error_is_a_convmm_error() -> None:
     with pytest.raises(convmm.ConvmmError, match="more than this machine's memory"):
         convmm.conv(_X, _W, padding=10**6)
+
+
+@pytest.mark.parametrize(
+    ("func", "call"),
+    [
+        ("convmm.explain", lambda: convmm.explain(_X[:1], _W, padding=10**6)),
+        ("convmm.explain_transpose", lambda: convmm.explain_transpose(_X[:1], _WT, stride=10**6)),
+        (
+            "convmm.explain_backward",
+            lambda: convmm.explain_backward(None, _X[:1], _W, padding=10**6),
+        ),
+    ],
+)
+def test_huge_explanations_are_a_clear_error(func: str, call: Callable[[], Any]) -> None:
+    with pytest.raises(ValueError, match=_pattern(func, "would have shape", "bytes")):
+        call()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,10 +16,19 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmm
-from convmm._explain.text import format_matrix
+from convmm._explain.page import page_data, render_page
+from convmm._explain.text import (
+    count,
+    format_cells,
+    format_index,
+    format_indices,
+    format_matrix,
+    format_span,
+)
 from convmm.examples import SEED_EXAMPLES
 
 SEED = {e.name: e for e in SEED_EXAMPLES}
+CHROMIUM = "/usr/bin/chromium"
 
 # The seed article's figures: P (the bigger example's first and last rows), KP and outputs.
 SEED_KP = {
@@ -283,9 +297,220 @@ def test_channels_last_explanations_use_channels_first_views() -> None:
     assert all(e.checks.values())
 
 
-def test_repr_is_the_text() -> None:
+def test_str_is_the_walkthrough_and_repr_one_short_line() -> None:
     e = convmm.explain(SEED["small"].input, SEED["small"].weight)
-    assert repr(e) == e.to_text()
+    assert str(e) == f"{e}" == e.to_text()
+    assert str(e).startswith("convmm explain: convolution") and "Checks:" in str(e)
+    assert (
+        repr(e)
+        == f"{e!r}"
+        == ("<Explanation conv: input (1, 1, 4, 4), weight (1, 1, 2, 2) -> output (1, 1, 3, 3)>")
+    )
+    transpose = convmm.explain_transpose(np.ones((2, 1, 3)), np.ones((1, 2, 2)), sample=1)
+    assert repr(transpose) == (
+        "<Explanation conv_transpose: input (2, 1, 3), weight (1, 2, 2) -> output (2, 2, 4), "
+        "sample 1>"
+    )
+    backward = convmm.explain_backward(None, np.ones((3, 4, 4)), np.ones((2, 3, 2, 2)))
+    assert repr(backward) == (
+        "<Explanation conv_backward: input (3, 4, 4), weight (2, 3, 2, 2) -> output (2, 3, 3)>"
+    )
+    for one in (e, transpose, backward):
+        assert "\n" not in repr(one) and len(repr(one)) < 120
+        assert str(one) == one.to_text() and len(str(one)) > 10 * len(repr(one))
+    assert repr([e]) == f"[{e!r}]"  # in a container, the short form
+
+
+def test_explanations_compare_and_hash_by_identity() -> None:
+    """Array fields make field-wise == ambiguous: an explanation equals itself only."""
+    x, w = SEED["small"].input, SEED["small"].weight
+    e, again = convmm.explain(x, w), convmm.explain(x, w)
+    assert (e == e) is True and (e != e) is False
+    assert (e == again) is False and (e != again) is True
+    assert (e == dataclasses.replace(e)) is False
+    assert (e == object()) is False
+    assert hash(e) == hash(e) and isinstance(hash(again), int)
+    assert len({e, again, e}) == 2 and {e: 1}[e] == 1
+    assert [again].count(e) == 0 and e in [again, e]
+
+
+# ---- the wording of the text walkthrough --------------------------------------------------------
+
+
+def test_counts_are_singular_or_plural() -> None:
+    one = convmm.explain(np.ones((1, 1, 2)), np.ones((1, 1, 2))).to_text()
+    assert "with 1 filter of 1 x 2" in one and "; 1 position." in one
+    many = convmm.explain(np.ones((1, 2, 4)), np.ones((4, 1, 2)), groups=2).to_text()
+    assert "with 4 filters of 1 x 2" in many and "; 3 positions." in many
+    transpose = convmm.explain_transpose(np.ones((1, 2, 2)), np.ones((2, 2, 2)), groups=2)
+    backward = convmm.explain_backward(None, np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2)), groups=2)
+    for text in (one, many, transpose.to_text(), backward.to_text()):
+        assert "(s)" not in text and "(es)" not in text
+
+
+def test_one_dim_values_print_as_numbers_and_more_dims_as_tuples() -> None:
+    text = convmm.explain(np.ones((1, 1, 9)), np.ones((1, 1, 3)), stride=2).to_text()
+    assert "the 3 window (dilation 1) slides with stride 2; 4 positions." in text
+    assert "patch 1 (output position 1) reads cells 2, 3, 4" in text
+    assert not re.search(r"\(\d+,\)", text)  # no (2,) anywhere
+    two = convmm.explain(np.ones((1, 1, 4, 5)), np.ones((1, 1, 2, 2)), stride=(1, 2)).to_text()
+    assert (
+        "the 2 x 2 window (dilation (1, 1)) slides with stride (1, 2); 6 positions (3 x 2)." in two
+    )
+    assert "patch 1 (output position (0, 1)) reads cells (0, 2) … (1, 3)" in two
+    transpose = convmm.explain_transpose(np.ones((1, 1, 3)), np.ones((1, 1, 2)), stride=2)
+    text = transpose.to_text()
+    assert "(stride 2, dilation 1)." in text and "cropped" not in text
+    assert "column 1 (input position 1) adds into cells 2, 3 of the output" in text
+    assert not re.search(r"\(\d+,\)", text)
+
+
+def test_dilated_patches_list_their_cells_or_state_the_step() -> None:
+    text = convmm.explain(np.ones((1, 1, 9)), np.ones((1, 1, 3)), dilation=2).to_text()
+    assert "patch 0 (output position 0) reads cells 0, 2, 4" in text
+    long = convmm.explain(np.ones((1, 1, 12)), np.ones((1, 1, 5)), dilation=2).to_text()
+    assert "patch 1 (output position 1) reads cells 1 … 9 step 2" in long
+    two = convmm.explain(np.ones((1, 1, 6, 9)), np.ones((1, 1, 2, 3)), dilation=(1, 3)).to_text()
+    assert "patch 0 (output position (0, 0)) reads cells (0, 0) … (1, 6) step (1, 3)" in two
+    contiguous = convmm.explain(SEED["small"].input, SEED["small"].weight).to_text()
+    assert "patch 8 (output position (2, 2)) reads cells (2, 2) … (3, 3)" in contiguous
+    transpose = convmm.explain_transpose(
+        np.ones((1, 1, 3)), np.ones((1, 1, 3)), dilation=2, padding=((1, 0),)
+    ).to_text()
+    assert "column 2 (input position 2) adds into cells 2, 4, 6 of the uncropped output" in (
+        transpose
+    )
+    assert "less the cropped padding (L: 1 before, 0 after)." in transpose
+
+
+def test_format_helpers() -> None:
+    assert count(1, "filter") == "1 filter" and count(0, "filter") == "0 filters"
+    assert count(2, "patch", "patches") == "2 patches"
+    assert format_index((2,)) == "2" and format_index((2, 3)) == "(2, 3)"
+    assert format_span("input channel", 3, 3) == "input channel 3"
+    assert format_span("input channel", 2, 3) == "input channels 2..3"
+    assert format_indices([0, 2, 4]) == "0, 2, 4" and format_indices([1, 1]) == "1"
+    assert format_indices(range(0, 9, 2)) == "0 … 8 step 2" and format_indices(range(5)) == "0 … 4"
+    assert (
+        format_cells([(3,)]) == "cell 3"
+        and format_cells([(0, 0), (0, 2)]) == "cells (0, 0), (0, 2)"
+    )
+    cells = [(i, j) for i in (0, 1) for j in (0, 3, 6)]
+    assert format_cells(cells) == "cells (0, 0) … (1, 6) step (1, 3)"
+    assert format_cells([(i, j) for i in (4, 5) for j in (1, 2)]) == "cells (4, 1) … (5, 2)"
+
+
+def test_padding_is_named_only_when_there_is_some() -> None:
+    plain = convmm.explain(SEED["small"].input, SEED["small"].weight).to_text()
+    assert "2. No padding." in plain and " reads cells (0, 0) … (1, 1)" in plain
+    assert "padded cells" not in plain
+    padded = convmm.explain(SEED["small"].input, SEED["small"].weight, padding=1).to_text()
+    assert "patch 0 (output position (0, 0)) reads padded cells (0, 0) … (1, 1)" in padded
+
+
+def test_a_group_of_one_channel_or_one_filter_is_named_in_the_singular() -> None:
+    one = convmm.explain(np.ones((1, 2, 4)), np.ones((2, 1, 2)), groups=2).to_text()
+    assert "P_0: 2 x 3 (input channel 0)" in one and "P_1: 2 x 3 (input channel 1)" in one
+    assert "K_1: 1 x 2 (filter 1)" in one and ".." not in one
+    two = convmm.explain(np.ones((1, 4, 4)), np.ones((4, 2, 2)), groups=2).to_text()
+    assert "P_1: 4 x 3 (input channels 2..3)" in two and "K_1: 2 x 4 (filters 2..3)" in two
+
+
+def test_backward_db_is_a_matrix_like_the_others() -> None:
+    e = convmm.explain_backward(
+        np.full((1, 2, 3, 3), 0.25), SEED["bigger"].input, SEED["bigger"].weight
+    )
+    assert e.grad_bias is not None and list(e.grad_bias) == [2.25, 2.25]
+    text = e.to_text()
+    assert "13. db = dY summed over positions:\n   [2.25 2.25]" in text
+    assert "array(" not in text and "2.25," not in text
+
+
+# ---- the wording of the page (its data here; its script in a browser below) ----------------------
+
+
+def test_page_data_counts_are_singular_or_plural() -> None:
+    one = page_data(convmm.explain(np.ones((1, 1, 2)), np.ones((1, 1, 2))))
+    assert "with 1 filter of 1 × 2" in one["title"]
+    shapes = {row[0]: row[2] for row in one["shapes"]}
+    assert shapes["P"] == "1 group × 1·2 rows × 1 position"
+    assert shapes["K"] == "1 group × 1 filter × 1·2"
+    many = page_data(convmm.explain(np.ones((1, 2, 4)), np.ones((4, 1, 1)), groups=2))
+    shapes = {row[0]: row[2] for row in many["shapes"]}
+    assert shapes["P"] == "2 groups × 1·1 row × 4 positions"
+    assert shapes["K"] == "2 groups × 2 filters × 1·1"
+    assert "with 4 filters of" in many["title"]
+    assert "(s)" not in json.dumps(one) + json.dumps(many)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (tests/test_page.py fails without it; these skip)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (tests/test_page.py says how to install it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        yield browser
+        browser.close()
+
+
+def _page_text(chromium: Any, e: convmm.Explanation, hover: str | None = None) -> str:
+    """The page's visible text, after hovering ``hover`` (a selector) when given."""
+    page = chromium.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_content(render_page(e))
+    page.wait_for_selector(".cmx[data-drawn='1']", timeout=10_000)
+    if hover is not None:
+        page.hover(hover)
+    text: str = page.inner_text(".cmx-app")
+    page.close()
+    assert not errors, errors
+    return text
+
+
+def _prose(text: str) -> str:
+    """The page's text less the matrices' row and column labels 'c0 (1)' (channel, offset)."""
+    return re.sub(r"c\d+\s+\(\d+\)", "", text)
+
+
+def test_page_script_wording_for_a_one_d_dilated_grouped_convolution(chromium: Any) -> None:
+    e = convmm.explain(
+        np.arange(1.0, 19.0).reshape(1, 2, 9), np.ones((2, 1, 3)), dilation=2, groups=2
+    )
+    text = _page_text(chromium, e)
+    assert "The 3 window (dilation 2) slides with stride 1: 5 positions. Each patch" in text
+    assert "each group's 1 filter reading only its 1 input channel." in text
+    assert " · channel 0" in text and " · channel 1" in text and " · filter 1" in text
+    assert "(s)" not in text and "(es)" not in text and "0–0" not in text
+    assert not re.search(r"\(\d+\)", _prose(text))  # 1-D positions, values: bare numbers
+    read = _page_text(chromium, e, '[data-role="input"][data-channel="0"][data-cell="4"]')
+    assert "X[0, 4] is read by 3 patches: columns 0, 2, 4 of P." in read
+    first = _page_text(chromium, e, '[data-role="input"][data-channel="0"][data-cell="0"]')
+    assert "X[0, 0] is read by 1 patch: column 0 of P." in first
+    out = _page_text(chromium, e, '[data-role="out"][data-filter="1"][data-pos="2"]')
+    assert "patch 2 of 5 → output position 2, filter 1: y = 42" in out
+    assert "y[1, 2] = K₁[0, :] · P₁[:, 2]" in out
+
+
+def test_page_script_wording_for_a_transposed_convolution(chromium: Any) -> None:
+    e = convmm.explain_transpose(
+        np.ones((1, 1, 3)), np.ones((1, 1, 2)), dilation=2, padding=((1, 0),), output_padding=1
+    )
+    text = _page_text(chromium, e, '[data-role="P-col"][data-group="0"][data-col="0"]')
+    assert "(stride 1, dilation 2), one per kernel offset, less the cropped padding" in text
+    assert (
+        "Column 0 (input position 0) adds into 1 output cell; 1 more lands in the cropped "
+        "padding and is dropped." in text
+    )
+    assert "= (3 - 1)*1 - 1 - 0 + 2*(2 - 1) + 1 + 1 = 5" in text
+    assert "(s)" not in text and not re.search(r"\(\d+\)", _prose(text))
+    later = _page_text(chromium, e, '[data-role="P-col"][data-group="0"][data-col="2"]')
+    assert "Column 2 (input position 2) adds into 2 output cells." in later
 
 
 def test_explain_errors() -> None:

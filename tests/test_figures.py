@@ -7,6 +7,7 @@ numbers as text.  The PNGs are left in test-artifacts/ (gitignored) to look at.
 
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -287,3 +288,40 @@ def test_the_explanation_draws_itself_for_notebooks() -> None:
     assert isinstance(figure, Figure)
     assert "44" in _texts(figure) and any("first 2 of the 9 patches" in t for t in _texts(figure))
     assert plt.get_fignums() == []
+
+
+def test_backward_db_is_drawn_as_a_matrix_like_the_others() -> None:
+    """db = [3.6, 11.7]: one row of cells with the figures' own number format, not a repr."""
+    explanation = _backward()
+    assert explanation.grad_bias is not None
+    assert np.allclose(explanation.grad_bias, [3.6, 11.7])
+    texts = _texts(draw_figure(explanation))
+    assert "db = dY summed over positions: 2" in texts
+    assert "3.6" in texts and "11.7" in texts and "f0" in texts and "f1" in texts
+    assert not any(text.startswith("db = [") or "11.7," in text for text in texts)
+
+
+def test_wording_is_singular_or_plural() -> None:
+    one = _texts(draw_figure(_seed("small")))
+    assert any("with 1 filter of 1 x 2 x 2" in text for text in one)
+    two = _texts(draw_figure(_seed("bigger")))
+    assert any("with 2 filters of 3 x 2 x 2" in text for text in two)
+    x = np.arange(1.0, 33.0).reshape(1, 2, 4, 4)
+    grouped = _texts(draw_figure(convmm.explain(x, np.ones((2, 1, 2, 2)), groups=2)))
+    assert "P_1 = unfold(X) (channel 1): 4 x 9" in grouped
+    assert "K_1 (filter 1): 1 x 4" in grouped
+    wide = _texts(draw_figure(_grouped()))  # two channels and two filters per group
+    assert "K_1 (filters 2..3): 2 x 8" in wide and "P_1 = unfold(X) (channels 2..3): 8 x 9" in wide
+    for groups, note in ((5, "group 4 (of 5) is not drawn"), (6, "groups 4..5 (of 6) are not")):
+        many = convmm.explain(np.ones((1, groups, 3)), np.ones((groups, 1, 2)), groups=groups)
+        assert any(text.startswith(note) for text in _texts(draw_figure(many))), groups
+    for texts in (one, two, grouped, wide):
+        assert not any("(s)" in text for text in texts)
+
+
+def test_dilated_slices_of_a_3d_patch_are_listed() -> None:
+    """A patch of a kernel dilated along D reads slices D 0 and 2, not a range 0-2."""
+    e = convmm.explain(np.ones((1, 1, 5, 3, 3)), np.ones((1, 1, 2, 2, 2)), dilation=(2, 1, 1))
+    texts = _texts(draw_figure(e))
+    assert "0 (D 0, 2)" in texts and "1 (D 0, 2)" in texts
+    assert not any(re.search(r"D \d+-\d+", text) for text in texts)

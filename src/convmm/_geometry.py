@@ -471,6 +471,60 @@ def transposed_output_length(
     return (n - 1) * stride - before - after + dilation * (kernel - 1) + output_padding + 1
 
 
+class TransposedOutputSizeTerms(NamedTuple):
+    """The numbers in one spatial dim's transposed-convolution output-size formula.
+
+    ``output = (input - 1)*stride - pad_before - pad_after + dilation*(kernel - 1)
+    + output_padding + 1``, where ``input`` is the transposed convolution's input size and
+    ``output`` its output size.
+    """
+
+    input: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int
+    kernel: int
+    output_padding: int
+    output: int
+
+
+def transposed_output_size_terms(window: Window, dim: int) -> TransposedOutputSizeTerms:
+    """The numbers of a transposed convolution's output-size formula for spatial dim ``dim``.
+
+    Parameters
+    ----------
+    window : Window
+        The window of a transposed convolution's geometry (see
+        :func:`conv_transpose_geometry`): its ``output_shape`` is the transposed input's size
+        and its ``input_shape`` the transposed output's.
+    dim : int
+        The spatial dim.
+
+    Returns
+    -------
+    TransposedOutputSizeTerms
+        Its ``output_padding`` is what the output has beyond the formula without it.
+
+    Raises
+    ------
+    ConvmmValueError
+        When ``window`` is not the window of a transposed convolution (no ``output_padding``
+        in ``0 .. max(stride, dilation) - 1`` gives its sizes).
+    """
+    before, after = window.padding[dim]
+    n, out = window.output_shape[dim], window.input_shape[dim]
+    k, s, d = window.kernel_size[dim], window.stride[dim], window.dilation[dim]
+    extra = out - transposed_output_length(n, before, after, k, s, d, 0)
+    if not 0 <= extra < max(s, d):
+        raise ConvmmValueError(
+            f"transposed_output_size_terms: spatial dim {dim} of {window} is not the window of "
+            f"a transposed convolution: input {n} gives output {out} with output_padding "
+            f"{extra}, outside 0 .. {max(s, d) - 1}"
+        )
+    return TransposedOutputSizeTerms(n, s, before, after, d, k, extra, out)
+
+
 def _check_weight(weight_shape: tuple[int, ...], layout: str, func: str) -> None:
     if len(weight_shape) < 3:
         raise ConvmmValueError(

@@ -1,12 +1,16 @@
 """The ``convmm`` command line: ``convmm demo`` and ``convmm explain``.
 
-Parsing, messages and exit codes live here; the walkthroughs come from ``convmm.explain`` and its
-renderers.  Bad arguments print a one-line error and exit with status 2, never a traceback.
+Parsing, messages, exit codes and the files ``explain`` saves (``--save``, ``--npz``,
+``--json``) live here; the walkthroughs come from ``convmm.explain`` and its renderers.  Bad
+arguments (a :class:`UsageError` here, a :class:`convmm.ConvmmError` from the library) print a
+one-line error and exit with status 2; any other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import math
 import os
 import re
@@ -17,8 +21,11 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from . import __version__
+from ._errors import ConvmmError
 from ._explain import Explanation, explain, explain_backward, explain_transpose
-from ._shapes import conv_output_shape
+from ._geometry import conv_geometry, conv_transpose_geometry
+from ._shapes import conv_transpose_output_padding
 from .examples import SEED_EXAMPLES, Example
 
 __all__ = ["main"]
@@ -48,6 +55,7 @@ _CONVOLUTION_OPTIONS = (
     "channels_last",
     "transpose",
     "output_padding",
+    "output_size",
 )
 
 #: (options all given, options refused with them, why): see :func:`_refuse_conflicts`.
@@ -64,6 +72,11 @@ _CONFLICTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
     (("input", "weight"), ("values", "seed"), "every number comes from the .npy files"),
     (("weight",), ("kernel", "filters"), "the weight's shape is the .npy file's"),
     (("transpose",), ("padding_mode",), "a transposed convolution crops; it pads nothing"),
+    (
+        ("output_size",),
+        ("output_padding",),
+        "give the output size or the output padding, not both (one sets the other)",
+    ),
 )
 
 
@@ -140,10 +153,14 @@ def _demo(args: argparse.Namespace) -> int:
 
         titles = [f"{e.name}: {e.title}" for e in chosen]
         titles += [f"{e.name}: backward" for e in chosen if e.name == "bigger"]
-        page = render_pages(explanations, titles, title="convmm demo: the seed's examples")
+        page = render_pages(explanations, titles, title="convmm demo: the article's examples")
         _write(args.html, "--html", lambda path: Path(path).write_text(page, encoding="utf-8"))
-        print(f"The interactive page is {Path(args.html).resolve()}")
     print("All checks agree." if ok else "SOME CHECKS DISAGREE.")
+    if args.html:
+        print(f"The interactive page is {Path(args.html).resolve()}")
+    else:
+        one = f" --example {args.example}" if args.example else ""
+        print(f"For the interactive page: convmm demo{one} --html {DEMO_PAGE}")
     return 0 if ok else 1
 
 
@@ -217,8 +234,9 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
                 )
     if args.seed is not None and args.values != "random":
         raise UsageError("--seed goes with --values random (arange has no randomness)")
-    if args.output_padding is not None and not args.transpose:
-        raise UsageError("--output-padding goes with --transpose")
+    for dest in ("output_padding", "output_size"):
+        if getattr(args, dest) is not None and not args.transpose:
+            raise UsageError(f"{_flag(dest)} goes with --transpose")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -231,15 +249,37 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--seed must be a non-negative integer; got {args.seed}")
 
 
+#: explain's files to write, with the suffix each must have (None: any name).
+_TARGETS = (("html", None), ("png", ".png"), ("svg", ".svg"), ("npz", ".npz"), ("json", None))
+
+
 def _check_targets(args: argparse.Namespace) -> None:
-    """The files to write: writable, and figures named by their format."""
-    for dest, suffix in (("html", None), ("png", ".png"), ("svg", ".svg")):
+    """The files to write: writable, and those whose writer goes by the suffix named by it."""
+    for dest, suffix in _TARGETS:
         path = getattr(args, dest)
         if path is None:
             continue
         if suffix is not None and Path(path).suffix.lower() != suffix:
             raise UsageError(f"{_flag(dest)}: the file name must end in {suffix}; got {path!r}")
         _check_writable(path, _flag(dest))
+    if args.save is not None:
+        _check_folder(args.save, "--save")
+
+
+def _check_folder(path: str, name: str) -> None:
+    """Refuse, before any work, a folder that can neither be made nor written into."""
+    folder = Path(path)
+    reason = None
+    if folder.exists() and not folder.is_dir():
+        reason = "it exists and is not a directory"
+    else:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            reason = f"{str(existing)!r} is not a directory"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            reason = f"permission denied in {str(existing)!r}"
+    if reason is not None:
+        raise UsageError(f"{name}: cannot write into {path!r}: {reason}")
 
 
 # ---- explain: the arrays ---------------------------------------------------------------------
@@ -286,6 +326,25 @@ def _refuse_huge(shape: tuple[int, ...], name: str, what: str) -> None:
             f"{name}: {what} of shape {shape} would have {count:,} elements; "
             f"an explanation takes at most {MAX_ELEMENTS:,}"
         )
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _bias(text: str) -> np.ndarray:
+    """``--bias``: numbers (``0.5``, ``1,-2``: one per filter) or the path of a .npy file."""
+    parts = text.split(",")
+    if all(_NUMBER.fullmatch(part) for part in parts):
+        values = np.array([float(part) for part in parts])
+        if not np.isfinite(values).all():
+            raise UsageError(f"--bias values must be finite numbers; got {text!r}")
+        return values
+    if Path(text).is_file():
+        return _load(text, "--bias")
+    raise UsageError(
+        "--bias must be numbers like 0.5 or 1,-2 (one per filter) or an existing .npy file; "
+        f"got {text!r}, which is neither"
+    )
 
 
 def _values(shape: tuple[int, ...], how: str, rng: np.random.Generator) -> np.ndarray:
@@ -353,7 +412,7 @@ def _explain_arrays(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, n
     rng = np.random.default_rng(args.seed)
     x = _input(args, rng)
     w = _weight(args, x, rng)
-    b = _load(args.bias, "--bias") if args.bias else None
+    b = _bias(args.bias) if args.bias else None
     return x, w, b
 
 
@@ -385,41 +444,266 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 # ---- explain --------------------------------------------------------------------------------
 
 
-def _refuse_huge_patches(
+#: The defaults of the library's convolution options, for a geometry built from ``_options``.
+_LIBRARY_DEFAULTS: dict[str, Any] = {
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "channels_last": False,
+}
+
+
+def _refuse_huge_steps(
     x: np.ndarray, w: np.ndarray, options: dict[str, Any], transpose: bool
 ) -> None:
-    """Refuse a walkthrough whose P (or Kᵀ·X) would be too large to hold whole.
+    """Refuse a walkthrough whose arrays would be too large to hold whole.
 
-    Both have ``weight.shape[1] * groups * prod(kernel)`` rows; P has a column per output
-    position, Kᵀ·X one per input position.  ``x`` is one sample, ``(C, *spatial)`` or
-    ``(*spatial, C)``.
+    An explanation holds P (for a transposed convolution Kᵀ·X), with
+    ``weight.shape[1] * groups * prod(kernel)`` rows and a column per output position (per input
+    position), and the padded input (the output before its padding is cropped).  ``x`` is one
+    sample, ``(C, *spatial)`` or ``(*spatial, C)``.  Arguments the library refuses are left to
+    the explanation to report, in its own name.
     """
-    if transpose:
-        columns_of = x.shape
-    else:
-        try:
-            columns_of = conv_output_shape(x.shape, w.shape, **options)
-        except (ValueError, TypeError):
-            return  # the explanation itself says what is wrong, in its own name
-    positions = math.prod(columns_of[:-1] if options.get("channels_last") else columns_of[1:])
-    entries = w.shape[1] * options.get("groups", 1) * math.prod(w.shape[2:]) * positions
+    settings = {**_LIBRARY_DEFAULTS, **options}
+    try:
+        if transpose:
+            settings.setdefault("output_padding", 0)
+            geometry = conv_transpose_geometry(x.shape, w.shape, None, func="explain", **settings)
+        else:
+            settings.setdefault("padding_mode", "zeros")
+            geometry = conv_geometry(x.shape, w.shape, None, func="explain", **settings)
+    except ConvmmError:
+        return
+    window = geometry.window  # in the terms of a convolution (for a transpose: the one it is)
+    positions = window.num_positions
+    entries = geometry.in_channels * window.kernel_numel * positions
     if entries > MAX_PATCH_ENTRIES:
         name = "Kᵀ·X" if transpose else "P"
         raise UsageError(
             f"{name} would have {entries:,} entries ({positions:,} positions); an explanation "
             f"holds at most {MAX_PATCH_ENTRIES:,}: choose smaller sizes"
         )
+    frame = geometry.in_channels * math.prod(window.padded_shape)
+    if frame > MAX_PATCH_ENTRIES:
+        name = "the output before cropping" if transpose else "the padded input"
+        raise UsageError(
+            f"{name} would have {frame:,} entries ({' x '.join(map(str, window.padded_shape))} "
+            f"per channel); an explanation holds at most {MAX_PATCH_ENTRIES:,}: choose smaller "
+            "sizes"
+        )
+
+
+def _output_padding(
+    text: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, options: dict[str, Any]
+) -> tuple[int, ...]:
+    """The ``output_padding`` with which the transposed convolution reaches ``--output-size``.
+
+    ``x`` is one sample.  An error that is not about the output size (a bad stride, padding,
+    weight, ...) is left to :func:`convmm.explain_transpose` to report in its own name.
+    """
+    sizes = _sizes(text, "--output-size")
+    spatial = x.shape[:-1] if options.get("channels_last") else x.shape[1:]
+    if len(sizes) == 1:
+        sizes = sizes * len(spatial)
+    if len(sizes) != len(spatial):
+        raise UsageError(
+            f"--output-size needs 1 or {len(spatial)} sizes for a {len(spatial)}-D input "
+            f"(the output's spatial sizes); got {text!r}"
+        )
+    try:
+        return conv_transpose_output_padding(
+            spatial,
+            sizes,
+            w.shape[2:],
+            stride=options.get("stride", 1),
+            padding=options.get("padding", 0),
+            dilation=options.get("dilation", 1),
+        )
+    except ConvmmError as error:
+        if "output_size" not in str(error):
+            explain_transpose(x, w, b, **options)  # raises the error in explain's name
+            raise
+        reason = str(error).partition(": ")[2]
+        raise UsageError(f"--output-size: {reason}") from None
 
 
 def _walkthrough(args: argparse.Namespace) -> Explanation:
     x, w, b = _explain_arrays(args)
     options = _options(args)
-    _refuse_huge_patches(x, w, options, args.transpose)
+    if args.transpose and args.output_size is not None:
+        options["output_padding"] = _output_padding(args.output_size, x, w, b, options)
+    _refuse_huge_steps(x, w, options, args.transpose)
     if args.transpose:
         return explain_transpose(x, w, b, **options)
     if args.backward:
         return _backward(x, w, options)
     return explain(x, w, b, **options)
+
+
+# ---- explain: the arrays as files -------------------------------------------------------------
+
+
+def _saved_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
+    """The arrays of an explanation by file name (without ``.npy``), as ``--save`` writes them.
+
+    Parameters
+    ----------
+    explanation : Explanation
+
+    Returns
+    -------
+    dict of str to ndarray
+        For a convolution (and its backward pass): ``input`` (X), ``padded_input``,
+        ``patches`` (P, ``(groups, rows, positions)``), ``kernel`` (K, ``(groups, filters,
+        rows)``), ``products`` (KP, before the bias) and ``output``; with the backward pass
+        also ``grad_output`` (dY as KP's shape), ``grad_weight`` (dK = dY·Pᵀ, K's shape),
+        ``grad_patches`` (dP = Kᵀ·dY, P's shape), ``grad_input`` (dX = fold(dP)) and
+        ``grad_bias``.  For a transposed convolution: ``input`` (X), ``input_matrix`` (X as
+        ``(groups, channels, positions)``), ``kernel`` (K), ``columns`` (Kᵀ·X, one column per
+        input position) and ``output`` (their fold, plus the bias).  Then ``weight`` (as given)
+        and, when there is one, ``bias``.
+    """
+    e = explanation
+    arrays: dict[str, np.ndarray | None]
+    if e.kind == "conv_transpose":
+        arrays = {
+            "input": e.input,
+            "input_matrix": e.products,
+            "kernel": e.kernels,
+            "columns": e.patches,
+            "output": e.output,
+        }
+    else:
+        arrays = {
+            "input": e.input,
+            "padded_input": e.padded,
+            "patches": e.patches,
+            "kernel": e.kernels,
+            "products": e.products,
+            "output": e.output,
+            "grad_output": e.grad_output,
+            "grad_weight": e.grad_weight,
+            "grad_patches": e.grad_patches,
+            "grad_input": e.grad_input,
+            "grad_bias": e.grad_bias,
+        }
+    arrays.update(weight=e.weight, bias=e.bias)
+    return {name: array for name, array in arrays.items() if array is not None}
+
+
+def _json_array(array: np.ndarray) -> Any:
+    """Nested lists of floats; JSON has no NaN or infinity, so those become null."""
+    if np.isfinite(array).all():
+        return array.tolist()
+    cells = array.astype(object)
+    cells[~np.isfinite(array)] = None
+    return cells.tolist()
+
+
+def _json_value(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (for ``json.dumps``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json_document(explanation: Explanation) -> dict[str, Any]:
+    """The whole explanation as JSON-ready data, as ``--json`` writes it.
+
+    Parameters
+    ----------
+    explanation : Explanation
+
+    Returns
+    -------
+    dict
+        ``convmm`` (the version), ``kind``, ``sample``, ``options`` (as given),
+        ``geometry`` (the validated numbers, in the terms of a convolution: for a transposed
+        convolution, the convolution it transposes), ``shapes`` and ``arrays`` (by the names
+        of :func:`_saved_arrays`, as nested lists), ``checks`` (true, false, or null when
+        not run), ``check_notes`` (why a check did not run) and ``all_checks_agree``.
+    """
+    e = explanation
+    window = e.geometry.window
+    geometry: dict[str, Any] = {
+        "input_shape": window.input_shape,
+        "kernel_size": window.kernel_size,
+        "stride": window.stride,
+        "padding": window.padding,
+        "dilation": window.dilation,
+        "padding_mode": window.padding_mode,
+        "output_shape": window.output_shape,
+        "in_channels": e.geometry.in_channels,
+        "out_channels": e.geometry.out_channels,
+        "groups": e.geometry.groups,
+        "channels_last": e.geometry.channels_last,
+    }
+    if e.kind == "conv_transpose":
+        geometry["note"] = (
+            "in the terms of the convolution this transposes: its input_shape and in_channels "
+            "are the transposed convolution's output, its output_shape and out_channels its input"
+        )
+    arrays = _saved_arrays(e)
+    return {
+        "convmm": __version__,
+        "kind": e.kind,
+        "sample": e.sample,
+        "options": e.options,
+        "geometry": geometry,
+        "shapes": {name: array.shape for name, array in arrays.items()},
+        "arrays": {name: _json_array(array) for name, array in arrays.items()},
+        "checks": e.checks,
+        "check_notes": e.check_notes,
+        "all_checks_agree": all(v is not False for v in e.checks.values()),
+    }
+
+
+def _dump_json(document: dict[str, Any]) -> str:
+    """``document`` as JSON: one top-level key a line, and one entry a line of a dict value."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, allow_nan=False, default=_json_value, ensure_ascii=False)
+
+    lines = []
+    for key, value in document.items():
+        if isinstance(value, dict) and value:
+            inner = ",\n".join(f"    {dump(k)}: {dump(v)}" for k, v in value.items())
+            lines.append(f"  {dump(key)}: {{\n{inner}\n  }}")
+        else:
+            lines.append(f"  {dump(key)}: {dump(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _save_folder(folder: str, arrays: dict[str, np.ndarray]) -> None:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        np.save(Path(folder) / f"{name}.npy", array)
+
+
+def _save_files(args: argparse.Namespace, explanation: Explanation) -> list[str]:
+    """Write what ``--save``, ``--npz`` and ``--json`` ask for; the lines saying so."""
+    arrays: dict[str, Any] = _saved_arrays(explanation)
+    lines = []
+    if args.save:
+        _write(args.save, "--save", lambda folder: _save_folder(folder, arrays))
+        names = ", ".join(f"{name}.npy" for name in arrays)
+        lines.append(f"wrote {Path(args.save).resolve()}{os.sep}: {names}")
+    if args.npz:
+        _write(args.npz, "--npz", lambda path: np.savez(path, **arrays))
+        lines.append(f"wrote {Path(args.npz).resolve()}")
+    if args.json:
+        text = _dump_json(_json_document(explanation))
+        _write(args.json, "--json", lambda path: Path(path).write_text(text, encoding="utf-8"))
+        lines.append(f"wrote {Path(args.json).resolve()}")
+    return lines
+
+
+def _save_figure(explanation: Explanation, path: str, name: str) -> None:
+    try:
+        _write(path, name, explanation.save_figure)
+    except ImportError as error:  # matplotlib, an optional dependency
+        raise UsageError(f"{name}: {error}") from None
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -433,16 +717,17 @@ def _explain(args: argparse.Namespace) -> int:
     written = []
     if args.html:
         _write(args.html, "--html", explanation.save_html)
-        written.append(args.html)
+        written.append(f"wrote {Path(args.html).resolve()}")
     for dest in ("png", "svg"):
         target = getattr(args, dest)
         if target:
-            _write(target, _flag(dest), explanation.save_figure)
-            written.append(target)
+            _save_figure(explanation, target, _flag(dest))
+            written.append(f"wrote {Path(target).resolve()}")
+    written += _save_files(args, explanation)
     if not args.quiet:
         print(explanation.to_text())
-    for path in written:
-        print(f"wrote {Path(path).resolve()}")
+    for line in written:
+        print(line)
     return 0 if all(v is not False for v in explanation.checks.values()) else 1
 
 
@@ -450,11 +735,44 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
+    """An argument parser that takes no abbreviations and knows its subcommands' parsers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # --pad is not --padding
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _unrecognized(
+    parser: _Parser, argv: list[str], command: str | None, extras: list[str]
+) -> NoReturn:
+    """Exit 2 naming the first of ``extras``, and the closest option of the parser it was for.
+
+    The main parser takes only ``--help`` and ``--version``, so the command is the first
+    argument that is not an option, and whatever comes after it was given to the command.
+    """
+    first = extras[0]
+    if command is None or (first in argv and argv.index(first) < argv.index(command)):
+        owner: argparse.ArgumentParser = parser
+    else:
+        owner = parser.commands[command]
+    name = first.partition("=")[0] if first.startswith("-") else first
+    # Compared without their dashes, so that the dashes do not make every option look close.
+    options = {
+        string.lstrip("-"): string for action in owner._actions for string in action.option_strings
+    }
+    close = difflib.get_close_matches(name.lstrip("-"), options, n=1)
+    if not close and name.startswith("--"):  # a prefix of one option (no abbreviations)
+        close = [key for key, string in options.items() if string.startswith(name)][:2]
+        close = close if len(close) == 1 else []
+    hint = f"; did you mean {options[close[0]]}?" if close else ""
+    owner.exit(2, f"{owner.prog}: unrecognized argument {name}{hint}\n(see {owner.prog} --help)\n")
+
+
+def _parser() -> _Parser:
     raw = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog="convmm",
@@ -466,20 +784,24 @@ def _parser() -> argparse.ArgumentParser:
         "\n'convmm COMMAND --help' tells more about each command.",
         formatter_class=raw,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"convmm {__version__}")
+    # Not required here: main() says so after any unrecognized argument (--vers: --version?).
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="walk through the seed article's three examples and check them",
+        help="walk through the article's three examples and check them",
         description="Print the walkthrough (X, P, K, KP, the output, the output-size formula) of "
-        "each of the seed article's examples, checked against the direct reference and PyTorch "
-        "(when installed); then the backward pass of the 3-channel example: dK = dY·Pᵀ and the "
-        f"fold of Kᵀ·dY.  Writes the interactive page to {DEMO_PAGE}.",
-        epilog="examples:\n  convmm demo\n  convmm demo --example 1d --html one.html",
+        "each of the examples of the article 'An Illustrated Explanation of Performing 2D "
+        "Convolutions Using Matrix Multiplications', checked against the direct reference and "
+        "PyTorch (when installed); then the backward pass of the 3-channel example: dK = dY·Pᵀ "
+        "and the fold of Kᵀ·dY.  With --html, also write their interactive page.",
+        epilog=f"examples:\n  convmm demo\n  convmm demo --html {DEMO_PAGE}\n"
+        "  convmm demo --example 1d --html one.html",
         formatter_class=raw,
     )
     demo.add_argument("--example", choices=[e.name for e in SEED_EXAMPLES], help="one example only")
     demo.add_argument(
-        "--html", default=DEMO_PAGE, metavar="FILE", help=f"the page to write (default {DEMO_PAGE})"
+        "--html", metavar="FILE", help=f"also write the interactive page (e.g. {DEMO_PAGE})"
     )
     demo.set_defaults(run=_demo)
 
@@ -496,12 +818,15 @@ def _parser() -> argparse.ArgumentParser:
         "--padding-mode reflect --html page.html\n"
         "  convmm explain --input-shape 3,8 --kernel 3 --dilation 2 --values random --seed 1\n"
         "  convmm explain --input-shape 1,3,3 --kernel 2 --stride 2 --transpose --png t.png\n"
-        "  convmm explain --input x.npy --weight w.npy --padding 1:0,0:1 --svg steps.svg",
+        "  convmm explain --input x.npy --weight w.npy --padding 1:0,0:1 --svg steps.svg\n"
+        "  convmm explain --input-shape 1,3,3 --transpose --stride 2 --output-size 7,7\n"
+        "  convmm explain --input-shape 2,4,4 --filters 2 --bias 0.5,-1 --save steps/\n"
+        "  convmm explain --example bigger --backward --npz steps.npz --json steps.json",
         formatter_class=raw,
     )
     source = ex.add_argument_group("what to explain")
     source.add_argument(
-        "--example", choices=[e.name for e in SEED_EXAMPLES], help="one of the seed's examples"
+        "--example", choices=[e.name for e in SEED_EXAMPLES], help="one of the article's examples"
     )
     source.add_argument(
         "--input-shape", metavar="C,SIZES", help="channels then spatial sizes, e.g. 3,4,4 or 3x4x4"
@@ -512,13 +837,18 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--values",
         choices=["arange", "random"],
-        help="arange: 1, 2, 3, ... as in the seed; random: integers in -4..4 (--seed); "
+        help="arange: 1, 2, 3, ... as in the article; random: integers in -4..4 (--seed); "
         f"default {_DEFAULTS['values']}",
     )
     source.add_argument("--seed", type=int, help=f"seed for --values random ({_DEFAULTS['seed']})")
     source.add_argument("--input", metavar="FILE", help="input from a .npy file (C, *spatial)")
     source.add_argument("--weight", metavar="FILE", help="weight from a .npy file")
-    source.add_argument("--bias", metavar="FILE", help="bias from a .npy file")
+    source.add_argument(
+        "--bias",
+        metavar="B",
+        help="bias: numbers, one per filter (0.5 or 1,-2; write --bias=-1,2 when the first is "
+        "negative), or a .npy file",
+    )
     options = ex.add_argument_group("convolution options (as convmm.conv)")
     options.add_argument("--stride", metavar="S", help="one int or one per dim")
     options.add_argument(
@@ -535,24 +865,44 @@ def _parser() -> argparse.ArgumentParser:
     options.add_argument("--transpose", action="store_true", help="a transposed convolution")
     options.add_argument("--output-padding", metavar="OP", help="with --transpose")
     options.add_argument(
+        "--output-size",
+        metavar="SIZES",
+        help="with --transpose, instead of --output-padding: the output's spatial sizes, e.g. 7,7",
+    )
+    options.add_argument(
         "--backward", action="store_true", help="also the backward pass (dY = 1, 2, 3, ...)"
     )
     targets = ex.add_argument_group("output")
     targets.add_argument("--html", metavar="FILE", help="write the interactive page")
     targets.add_argument("--png", metavar="FILE", help="write the figure as PNG (matplotlib)")
     targets.add_argument("--svg", metavar="FILE", help="write the figure as SVG (matplotlib)")
+    targets.add_argument(
+        "--save", metavar="DIR", help="write the arrays as .npy files into DIR (made if missing)"
+    )
+    targets.add_argument("--npz", metavar="FILE", help="write the arrays into one .npz file")
+    targets.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the whole explanation (options, arrays, checks) as JSON",
+    )
     targets.add_argument("--quiet", action="store_true", help="no text walkthrough on stdout")
     ex.set_defaults(run=_explain)
+    parser.commands.update(demo=demo, explain=ex)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convmm`` command; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(arguments)
+    if extras:
+        _unrecognized(parser, arguments, args.command, extras)
+    if args.command is None:
+        parser.error("the following arguments are required: COMMAND")
     try:
         status: int = args.run(args)
-    except (UsageError, ValueError, TypeError, OverflowError, ImportError) as error:
+    except (UsageError, ConvmmError) as error:  # anything else is a bug: its traceback shows
         return _report(args.command, str(error))
     except MemoryError as error:  # a last resort: the sizes are checked before
         return _report(args.command, f"out of memory ({error}); choose smaller sizes")

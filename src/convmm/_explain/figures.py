@@ -27,7 +27,7 @@ import numpy as np
 
 from .._errors import ConvmmTypeError, ConvmmValueError
 from .model import Explanation
-from .text import dim_names, format_formula
+from .text import count, dim_names, format_formula, format_indices, format_span
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -626,7 +626,7 @@ def _thumbnails_block(e: Explanation, style: _Style, title: str, note: str) -> _
             label = str(column)
             if nd == 3:
                 cells = e.patch_cells(column)
-                label += f" ({dim_names(3)[0]} {cells[0][0]}-{cells[-1][0]})"
+                label += f" ({dim_names(3)[0]} {format_indices([c[0] for c in cells])})"
             if nd == 1:
                 _text(
                     ax,
@@ -932,8 +932,9 @@ def _conv_products(e: Explanation, style: _Style) -> list[_Block]:
     for g in range(min(e.groups, _MAX_GROUPS)):
         tag = _tag(e, g)
         rows = e.patches.shape[1]
-        channels = f" (channels {g * cin}..{(g + 1) * cin - 1})" if e.groups > 1 else ""
-        filters = f" (filters {g * cout}..{(g + 1) * cout - 1})" if e.groups > 1 else ""
+        channels = f" ({format_span('channel', g * cin, (g + 1) * cin - 1)})"
+        filters = f" ({format_span('filter', g * cout, (g + 1) * cout - 1)})"
+        channels, filters = (channels, filters) if e.groups > 1 else ("", "")
         blocks.append(
             _product_block(
                 style,
@@ -960,8 +961,9 @@ def _groups_note(e: Explanation) -> list[_Block]:
         _text_block(
             [
                 (
-                    f"groups {_MAX_GROUPS}..{e.groups - 1} (of {e.groups}) are not drawn: "
-                    "each is the same product on its own channels",
+                    f"{format_span('group', _MAX_GROUPS, e.groups - 1)} (of {e.groups}) "
+                    f"{'is' if e.groups - 1 == _MAX_GROUPS else 'are'} not drawn: each is the "
+                    "same product on its own channels",
                     _NOTE_PT,
                     "normal",
                 )
@@ -984,41 +986,10 @@ def _output_block(e: Explanation, style: _Style, names: tuple[str, ...]) -> _Blo
 
 
 def _formula_block(e: Explanation, names: tuple[str, ...]) -> _Block:
+    """The output-size formula per dim, with its numbers (a transposed convolution's own)."""
     lines: list[tuple[str, float, str]] = [("output size, per dim:", _NOTE_PT, "bold")]
     for name, terms in zip(names, e.formula(), strict=True):
         lines.extend((line, _NOTE_PT, "normal") for line in format_formula(name, terms).split("\n"))
-    return _text_block(lines, mono=True)
-
-
-def _transpose_formula_block(e: Explanation, names: tuple[str, ...]) -> _Block:
-    window = e.geometry.window
-    lines: list[tuple[str, float, str]] = [("output size, per dim:", _NOTE_PT, "bold")]
-    for name, n, out, s, (b, a), d, k in zip(
-        names,
-        window.output_shape,
-        window.input_shape,
-        window.stride,
-        window.padding,
-        window.dilation,
-        window.kernel_size,
-        strict=True,
-    ):
-        extra = out - ((n - 1) * s - b - a + d * (k - 1) + 1)
-        lines.append(
-            (
-                f"{name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
-                f" + dilation*(kernel - 1) + output_padding + 1",
-                _NOTE_PT,
-                "normal",
-            )
-        )
-        lines.append(
-            (
-                f"      = ({n} - 1)*{s} - {b} - {a} + {d}*({k} - 1) + {extra} + 1 = {out}",
-                _NOTE_PT,
-                "normal",
-            )
-        )
     return _text_block(lines, mono=True)
 
 
@@ -1028,7 +999,7 @@ def _conv_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
     kind = "convolution" if e.kind == "conv" else "convolution, backward pass"
     title = (
         f"convmm explain: {kind} of a {_shape(e.input.shape)} input "
-        f"(channels x {' x '.join(names)}) with {geometry.out_channels} filter(s) of "
+        f"(channels x {' x '.join(names)}) with {count(geometry.out_channels, 'filter')} of "
         f"{geometry.in_channels_per_group} x {_shape(window.kernel_size)}"
     )
     first = [_input_block(e, style, names)]
@@ -1117,7 +1088,6 @@ def _backward_rows(e: Explanation, style: _Style, names: tuple[str, ...]) -> lis
             "copied)"
         )
         notes.append(fold_note)
-    notes.append("db = " + np.array2string(db, precision=4, separator=", "))
     dx_block = _spatial_block(
         f"dX = fold(dP): {_shape(dx.shape)}",
         _embed_padded(e, dx) if padded else dx,
@@ -1128,8 +1098,49 @@ def _backward_rows(e: Explanation, style: _Style, names: tuple[str, ...]) -> lis
         outlines=_outlines(e, style),
         notes=notes,
     )
-    rows.append(_groups_note(e) + [dx_block])
+    db_block = _row_block(
+        f"db = dY summed over positions: {_shape(db.shape)}",
+        db,
+        style,
+        [f"f{f}" for f in range(db.shape[0])],
+    )
+    rows.append([*_groups_note(e), dx_block, db_block])
     return rows
+
+
+def _row_block(title: str, values: np.ndarray, style: _Style, headers: Sequence[str]) -> _Block:
+    """A 1-D array drawn as a one-row matrix (numbers as in every other matrix), a header above
+    each column."""
+    m = _Mat(np.asarray(values, dtype=np.float64)[np.newaxis])
+    n = m.values.shape[1]
+    if style.numbers:
+        cw = style.column_width(m.text(), [list(headers)])
+    else:
+        cw = min(style.cell, 10.0 / n)
+    ch = style.cell
+    title_h = _line_height(_LABEL_PT)
+    header_h = _line_height(_SMALL_PT) if style.numbers else 0.0
+    width = max(n * cw, _text_width(title, _LABEL_PT))
+    height = title_h + header_h + ch
+
+    def draw(ax: Axes, x: float, y: float) -> None:
+        _text(ax, x, y, title, _LABEL_PT, weight="bold")
+        y0 = y + title_h + header_h
+        if style.numbers:
+            for c, header in enumerate(headers):
+                _text(
+                    ax,
+                    x + (c + 0.5) * cw,
+                    y0 - 0.03,
+                    header,
+                    _SMALL_PT,
+                    ha="center",
+                    va="bottom",
+                    color=_MUTED_INK,
+                )
+        _draw_matrix(ax, m, x, y0, cw, ch, style)
+
+    return _Block(width, height, draw)
 
 
 def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
@@ -1197,7 +1208,7 @@ def _transpose_rows(e: Explanation, style: _Style) -> list[list[_Block]]:
         [_header(e, style, title)],
         first,
         products + _groups_note(e),
-        [output, _transpose_formula_block(e, names)],
+        [output, _formula_block(e, names)],
     ]
 
 

@@ -22,15 +22,29 @@ from typing import Any
 import numpy as np
 
 from .. import reference
-from .._arrays import as_float_array, compute_dtype, conv_arrays
+from .._arrays import as_float_array, check_allocation, compute_dtype, conv_arrays
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
 from .._errors import ConvmmTypeError, ConvmmValueError
-from .._geometry import ConvGeometry, OutputSizeTerms, Window, conv_geometry
+from .._geometry import (
+    ConvGeometry,
+    OutputSizeTerms,
+    TransposedOutputSizeTerms,
+    Window,
+    conv_geometry,
+    transposed_output_size_terms,
+)
 from .._im2col import fold_into, source_indices
 from .._unfold import unfold
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "Explanation", "explain", "explain_backward", "explain_transpose"]
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "Explanation",
+    "FormulaTerms",
+    "explain",
+    "explain_backward",
+    "explain_transpose",
+]
 
 #: Above this many entries in P the renderers summarise instead of showing every number.
 DEFAULT_MAX_ENTRIES = 4096
@@ -38,10 +52,18 @@ DEFAULT_MAX_ENTRIES = 4096
 #: groups) its check is not run (it would take seconds), and the explanation says so.
 REFERENCE_LIMIT = 20_000
 
+#: The numbers of one dim's output-size formula: a convolution's (and its backward pass's), or
+#: a transposed convolution's.
+FormulaTerms = OutputSizeTerms | TransposedOutputSizeTerms
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Explanation:
     """Every step of one convolution (or its transpose or backward), for one sample.
+
+    ``str(e)`` (and ``print(e)``) is the walkthrough as text; ``repr(e)`` one line naming the
+    kind and the shapes.  Explanations compare (and hash) by identity: two built separately
+    from the same arguments are different objects, ``e == e`` only.
 
     All arrays are float64 copies, channels first, of the explained sample (``sample`` of the
     batch).  Shapes use G groups, ``cin = C_in/G``, ``cout = C_out/G``, K kernel offsets and L
@@ -125,9 +147,17 @@ class Explanation:
         """Whether P is too large to show whole (more than ``max_entries`` entries)."""
         return int(self.patches.size) > self.max_entries
 
-    def formula(self) -> tuple[OutputSizeTerms, ...]:
-        """The output-size formula's numbers, one per spatial dim."""
+    def formula(self) -> tuple[FormulaTerms, ...]:
+        """The output-size formula's numbers, one per spatial dim.
+
+        For a convolution and its backward pass, :class:`OutputSizeTerms` (``output`` is the
+        number of window positions); for a transposed convolution,
+        :class:`TransposedOutputSizeTerms` (``output`` is its output size, ``input`` its input
+        size).  Both come from the geometry.
+        """
         window = self.geometry.window
+        if self.kind == "conv_transpose":
+            return tuple(transposed_output_size_terms(window, dim) for dim in range(window.ndim))
         return tuple(window.output_size_terms(dim) for dim in range(window.ndim))
 
     def position(self, column: int) -> tuple[int, ...]:
@@ -186,6 +216,19 @@ class Explanation:
     # ---- rendering hooks --------------------------------------------------------------------
 
     def __repr__(self) -> str:
+        geometry = self.geometry
+        if self.kind == "conv_transpose":
+            given, returned = geometry.output_array_shape(), geometry.input_array_shape()
+        else:
+            given, returned = geometry.input_array_shape(), geometry.output_array_shape()
+        weight = tuple(int(n) for n in self.weight.shape)
+        sample = f", sample {self.sample}" if geometry.batch > 1 else ""
+        return (
+            f"<Explanation {self.kind}: input {given}, weight {weight} -> output {returned}"
+            f"{sample}>"
+        )
+
+    def __str__(self) -> str:
         return self.to_text()
 
     def _repr_html_(self) -> str:
@@ -256,6 +299,25 @@ def _check_max_entries(max_entries: object, func: str) -> None:
         )
     if max_entries < 1:
         raise ConvmmValueError(f"{func}: max_entries must be >= 1; got {max_entries}")
+
+
+def _check_sizes(geometry: ConvGeometry, func: str) -> None:
+    """A clear error before P, the padded input or an output too large to hold is allocated."""
+    window = geometry.window
+    check_allocation(
+        (geometry.in_channels * window.kernel_numel, window.num_positions),
+        np.float64,
+        func=func,
+        what="the patch matrix P",
+    )
+    check_allocation(
+        (geometry.in_channels, *window.padded_shape), np.float64, func=func, what="the padded input"
+    )
+    for channels, shape in (
+        (geometry.out_channels, window.output_shape),
+        (geometry.in_channels, window.input_shape),
+    ):
+        check_allocation((channels, *shape), np.float64, func=func)
 
 
 def _sample(array: np.ndarray, geometry: ConvGeometry, sample: int, func: str) -> np.ndarray:
@@ -438,6 +500,7 @@ def _conv_steps(
     x = _sample(x_all, geometry, sample, func)
     _check_max_entries(max_entries, func)
     window = geometry.window
+    _check_sizes(geometry, func)
     g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
     dtype = compute_dtype(x_all, w, b)
     # P is made by the library's own unfold, the one conv multiplies.
@@ -594,6 +657,7 @@ def explain_transpose(
     x = _sample(x_all, geometry, sample, func)
     _check_max_entries(max_entries, func)
     window = geometry.window
+    _check_sizes(geometry, func)
     g, cog = geometry.groups, geometry.out_channels_per_group
     kernels = np.array(w, dtype=np.float64).reshape(g, cog, -1)
     values = x.reshape(g, cog, -1)

@@ -82,6 +82,15 @@ function ravel(c, shape) {
 }
 function key(c) { return c.join(","); }
 function tup(c) { return "(" + c.join(", ") + ")"; }
+// A spatial index or a per-dim value as the text walkthrough writes it (format_index): a bare
+// number for one spatial dim, a tuple for more.
+function idx(c) { return c.length === 1 ? String(c[0]) : tup(c); }
+// "1 filter", "4 filters" (count in text.py).
+function count(n, noun, plural) { return n + " " + (n === 1 ? noun : plural || noun + "s"); }
+// "input channel 0" or "input channels 0–3" (format_span in text.py, with an en dash).
+function span(noun, first, last) {
+  return first === last ? noun + " " + first : noun + "s " + first + "–" + last;
+}
 function position(l) { return unravel(l, D.outShape); }
 function kernelOffset(r) { return unravel(r % D.Kn, D.kernel); }
 function rowChannel(g, r) { return g * D.cin + Math.floor(r / D.Kn); }
@@ -469,12 +478,12 @@ function inputFrame(parent) {
 function pRowHead(g, r) {
   return "c" + rowChannel(g, r) + " " + tup(kernelOffset(r)).replace(/ /g, "");
 }
-function colHead(l) { return [String(l), tup(position(l)).replace(/ /g, "")]; }
+function colHead(l) { return [String(l), D.ndim > 1 ? tup(position(l)).replace(/ /g, "") : ""]; }
 
 function pMatrices(parent, role, name, valueOf) {
   var row = add(parent, el("div", "cmx-row"));
   D.groups.forEach(function (g) {
-    var chans = D.G > 1 ? " · channels " + g * D.cin + "–" + ((g + 1) * D.cin - 1) : "";
+    var chans = D.G > 1 ? " · " + span("channel", g * D.cin, (g + 1) * D.cin - 1) : "";
     matrix(row, {
       role: role,
       g: g,
@@ -493,7 +502,7 @@ function kMatrices(parent, role, name, valueOf, rowName) {
   var row = add(parent, el("div", "cmx-row"));
   D.groups.forEach(function (g) {
     var f0 = g * D.cout;
-    var what = D.G > 1 ? " · " + (T ? "input channels " : "filters ") + f0 + "–" + (f0 + D.cout - 1) : "";
+    var what = D.G > 1 ? " · " + span(T ? "input channel" : "filter", f0, f0 + D.cout - 1) : "";
     matrix(row, {
       role: role,
       g: g,
@@ -588,7 +597,7 @@ function outputSection(n) {
         rows: colsG,
         cols: filt,
         val: function (l, f) { return outValue(f, l); },
-        rowHead: function (l) { return tup(position(l)).replace(/ /g, ""); },
+        rowHead: function (l) { return idx(position(l)).replace(/ /g, ""); },
         colHead: function (f) { return ["f" + f, ""]; },
         cell: function (td, l, f) { outCell("out-cl")(td, f, l); },
         caption: ["y", " · channels last"],
@@ -648,8 +657,8 @@ function checksSection() {
 
 function groupsNote() {
   if (D.G > 1) {
-    return "groups = " + D.G + ": one product per group, K_g · P_g, each group's " + D.cout +
-      " filter(s) reading only its " + D.cin + " input channel(s). (Stacking the K_g " +
+    return "groups = " + D.G + ": one product per group, K_g · P_g, each group's " +
+      count(D.cout, "filter") + " reading only its " + count(D.cin, "input channel") + ". (Stacking the K_g " +
       "block-diagonally gives one product with zeros in between.)";
   }
   return "One product: K · P.";
@@ -669,11 +678,12 @@ function buildConv() {
   }
   inputFrame(s1);
   var s2 = section("2. P, the patches", "P");
-  para(s2, "The " + D.kernel.join(" × ") + " window (dilation " + tup(D.dilation) + ") slides with stride " +
-    tup(D.stride) + ": " + D.L + " positions (" + D.outShape.join(" × ") + "). Each patch becomes one " +
+  para(s2, "The " + D.kernel.join(" × ") + " window (dilation " + idx(D.dilation) + ") slides with stride " +
+    idx(D.stride) + ": " + count(D.L, "position") + (D.ndim > 1 ? " (" + D.outShape.join(" × ") + ")" : "") +
+    ". Each patch becomes one " +
     "column of P, channel by channel, kernel offsets in row-major order (row = channel·" + D.Kn +
     " + offset); column l is output position l, in row-major order. Rows are labelled " +
-    "c(channel) (kernel offset); columns l over (output position).");
+    "c(channel) (kernel offset); columns l" + (D.ndim > 1 ? " over (output position)." : " (its output position)."));
   if (SUMMARY) para(s2, "Summary: the columns " + cols.join(", ") + " of " + D.L + ".", "cmx-note");
   pMatrices(s2, "P", "P", Pv);
   var s3 = section("3. K, the filters", "K");
@@ -773,8 +783,8 @@ function buildTranspose() {
   pMatrices(s3, "P", "KᵀX", Pv);
   add(s3, terms("KP"));
   var s4 = section("4. Fold: the columns added into the output", "output");
-  para(s4, "Column l adds into the output cells of window position l (stride " + tup(D.stride) +
-    ", dilation " + tup(D.dilation) + "), one per kernel offset" +
+  para(s4, "Column l adds into the output cells of window position l (stride " + idx(D.stride) +
+    ", dilation " + idx(D.dilation) + "), one per kernel offset" +
     (D.isPadded ? ", less the cropped padding (" + padText() + ")" : "") +
     (D.bias ? "; then the bias is added" : "") + ".");
   legend(s4, (D.isPadded ? [["crop", "cropped: computed (in grey), then dropped"]] : []).concat(
@@ -898,11 +908,11 @@ function showOut(fc, hl, focus) {
   if (B) focus.push(get("dY|" + g + "|" + fl + "|" + l));
   var list = D.rows.map(function (r) { return r < 0 ? null : times(Kv(g, fl, r), Pv(g, r, l)); });
   if (D.bias) list.push("b[" + f + "] " + fmt(D.bias[f]));
-  var lhs = "y[" + f + ", " + tup(position(l)) + "] = K" + sub(g) + "[" + fl + ", :] · P" + sub(g) +
+  var lhs = "y[" + f + ", " + position(l).join(", ") + "] = K" + sub(g) + "[" + fl + ", :] · P" + sub(g) +
     "[:, " + l + "]" + (D.bias ? " + b[" + f + "]" : "");
   writeTerms("KP", lhs, list, fmt(outValue(f, l)),
     D.rows.indexOf(-1) >= 0 ? "Summary: the terms of the rows not shown are left out above; the total is the whole dot product." : "");
-  return "patch " + l + " of " + D.L + " → output position " + tup(position(l)) + ", filter " + f +
+  return "patch " + l + " of " + D.L + " → output position " + idx(position(l)) + ", filter " + f +
     ": y = " + fmt(outValue(f, l));
 }
 
@@ -919,9 +929,9 @@ function showRead(fc, hl, focus) {
       readers.push(l);
     });
   });
-  var what = isPadding(fc.cell) ? "padding cell " + tup(fc.cell) : "X[" + c + ", " + toInput(fc.cell).join(", ") + "]";
-  var text = what + " is read by " + readers.length + " patch(es)" + (SUMMARY ? " among the sampled ones" : "") +
-    (readers.length ? ": columns " + readers.join(", ") + " of P." : ".");
+  var what = isPadding(fc.cell) ? "padding cell " + idx(fc.cell) : "X[" + c + ", " + toInput(fc.cell).join(", ") + "]";
+  var text = what + " is read by " + count(readers.length, "patch", "patches") + (SUMMARY ? " among the sampled ones" : "") +
+    (readers.length ? (readers.length === 1 ? ": column " : ": columns ") + readers.join(", ") + " of P." : ".");
   noteTerms("KP", text);
   return text;
 }
@@ -961,16 +971,17 @@ function showCol(fc, hl, focus) {
     var list = D.filters.map(function (f) { return f < 0 ? null : times(Kv(g, f, r), KPv(g, f, l)); });
     writeTerms("KP", "(KᵀX)" + sub(g) + "[" + r + ", " + l + "] = K" + sub(g) + "[:, " + r + "] · X" + sub(g) + "[:, " + l + "]",
       list, fmt(Pv(g, r, l)), "It adds into output channel " + rowChannel(g, r) + " at " +
-      tup(toInput(cells[r % D.Kn])) + (isPadding(cells[r % D.Kn]) ? " — cropped, so it is dropped." : "."));
+      idx(toInput(cells[r % D.Kn])) + (isPadding(cells[r % D.Kn]) ? " — cropped, so it is dropped." : "."));
   } else {
     var kept = cells.filter(function (c) { return !isPadding(c); }).length;
     var per = D.cin > 1 ? " in each output channel" + (D.G > 1 ? " of group " + g : "") : "";
-    noteTerms("KP", "Column " + l + " (input position " + tup(position(l)) + ") adds into " + kept +
-      " output cell(s)" + per + (kept < cells.length ? "; " + (cells.length - kept) +
-      " more land in the cropped padding and are dropped" : "") +
+    noteTerms("KP", "Column " + l + " (input position " + idx(position(l)) + ") adds into " +
+      count(kept, "output cell") + per + (kept < cells.length ? "; " + (cells.length - kept) +
+      (cells.length - kept === 1 ? " more lands in the cropped padding and is dropped"
+        : " more land in the cropped padding and are dropped") : "") +
       ". Hover one of its entries for its dot product.");
   }
-  return "column " + l + " of " + D.L + " ← input position " + tup(position(l)) + (D.G > 1 ? ", group " + g : "");
+  return "column " + l + " of " + D.L + " ← input position " + idx(position(l)) + (D.G > 1 ? ", group " + g : "");
 }
 
 function showTout(fc, hl, focus) {
@@ -991,7 +1002,7 @@ function showTout(fc, hl, focus) {
   var cropped = isPadding(fc.cell);
   if (D.bias && !cropped) list.push("b[" + c + "] (" + fmt(D.bias[c]) + ")");
   var e = get("out|" + c + "|" + k0);
-  var where = cropped ? "cropped cell " + tup(fc.cell) + " of channel " + c : "output[" + c + ", " + toInput(fc.cell).join(", ") + "]";
+  var where = cropped ? "cropped cell " + idx(fc.cell) + " of channel " + c : "output[" + c + ", " + toInput(fc.cell).join(", ") + "]";
   var notes = [];
   if (cropped) notes.push("In the padding: computed, then dropped (not part of the output).");
   if (SUMMARY) notes.push("Summary: only the sampled columns are shown.");

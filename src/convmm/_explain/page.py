@@ -29,7 +29,7 @@ import numpy as np
 
 from .._errors import ConvmmTypeError, ConvmmValueError
 from .model import Explanation, fold_columns
-from .text import dim_names, format_formula
+from .text import count, dim_names, format_formula
 
 __all__ = ["page_data", "render_page", "render_pages"]
 
@@ -431,7 +431,7 @@ def _title(e: Explanation) -> str:
     what = "convolution" if e.kind == "conv" else "convolution, backward pass"
     return (
         f"{what} of a {_shape(e.input.shape)} input (channels × {names}) with "
-        f"{geometry.out_channels} filter(s) of "
+        f"{count(geometry.out_channels, 'filter')} of "
         f"{geometry.in_channels_per_group} × {_shape(window.kernel_size)}"
     )
 
@@ -467,8 +467,17 @@ def _shapes(e: Explanation) -> list[list[str]]:
         rows.append(["X padded", _shape(e.padded.shape), f"padding_mode {window.padding_mode!r}"])
     rows += [
         ["weight", _shape(e.weight.shape), "C_out × C_in/groups × kernel"],
-        ["P", _shape(e.patches.shape), f"{g} group(s) × {cin}·{k} rows × {positions} positions"],
-        ["K", _shape(e.kernels.shape), f"{g} group(s) × {cout} filters × {cin}·{k}"],
+        [
+            "P",
+            _shape(e.patches.shape),
+            f"{count(g, 'group')} × {cin}·{k} {'row' if cin * k == 1 else 'rows'} × "
+            f"{count(positions, 'position')}",
+        ],
+        [
+            "K",
+            _shape(e.kernels.shape),
+            f"{count(g, 'group')} × {count(cout, 'filter')} × {cin}·{k}",
+        ],
         ["KP", _shape(e.products.shape), "groups × filters × positions"],
         ["output", _shape(e.output.shape), f"filters × {names}"],
         ["output, as returned", _shape(geometry.output_array_shape()), layout],
@@ -485,31 +494,11 @@ def _shapes(e: Explanation) -> list[list[str]]:
 
 
 def _formula(e: Explanation) -> list[list[str]]:
-    """Per dim: the formula, and the same with the numbers put in."""
-    window = e.geometry.window
-    names = dim_names(window.ndim)
+    """Per dim: the formula, and the same with the numbers put in (a transposed convolution's
+    own formula for a transposed convolution)."""
+    names = dim_names(e.geometry.window.ndim)
     lines = []
-    if e.kind != "conv_transpose":
-        for name, terms in zip(names, e.formula(), strict=True):
-            general, numbers = format_formula(name, terms).split("\n")
-            lines.append([general.strip(), numbers.strip()])
-        return lines
-    for name, n, out, s, (b, a), d, k in zip(
-        names,
-        window.output_shape,
-        window.input_shape,
-        window.stride,
-        window.padding,
-        window.dilation,
-        window.kernel_size,
-        strict=True,
-    ):
-        extra = out - ((n - 1) * s - b - a + d * (k - 1) + 1)
-        lines.append(
-            [
-                f"{name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
-                " + dilation*(kernel - 1) + output_padding + 1",
-                f"= ({n} - 1)*{s} - {b} - {a} + {d}*({k} - 1) + {extra} + 1 = {out}",
-            ]
-        )
+    for name, terms in zip(names, e.formula(), strict=True):
+        general, numbers = format_formula(name, terms).split("\n")
+        lines.append([general.strip(), numbers.strip()])
     return lines

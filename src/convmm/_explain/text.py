@@ -6,10 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._geometry import OutputSizeTerms
-from .model import Explanation
+from .._errors import ConvmmTypeError
+from .._geometry import OutputSizeTerms, TransposedOutputSizeTerms
+from .model import Explanation, FormulaTerms
 
-__all__ = ["dim_names", "format_formula", "format_matrix", "render_text"]
+__all__ = [
+    "count",
+    "dim_names",
+    "format_cells",
+    "format_formula",
+    "format_index",
+    "format_indices",
+    "format_matrix",
+    "format_span",
+    "render_text",
+]
 
 #: The most rows or columns of a matrix shown before the middle is elided.
 MAX_SHOWN = 16
@@ -22,6 +33,64 @@ def dim_names(ndim: int) -> tuple[str, ...]:
     return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(
         ndim, tuple(f"d{i}" for i in range(ndim))
     )
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, singular for 1: '1 filter', '4 filters' (``plural`` if not +s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def format_index(index: Sequence[int]) -> str:
+    """A spatial index or a per-dim value: ``2`` for one spatial dim, ``(2, 3)`` for more."""
+    values = [str(int(i)) for i in index]
+    return values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
+
+
+def format_span(noun: str, first: int, last: int, plural: str | None = None) -> str:
+    """A run of numbered things: 'input channel 0', or 'input channels 0..3'."""
+    if first == last:
+        return f"{noun} {first}"
+    return f"{plural or noun + 's'} {first}..{last}"
+
+
+#: Up to this many cells (or indices) are listed one by one; more are a range.
+MAX_LISTED = 3
+
+
+def _step(values: Sequence[int]) -> int:
+    """The step of an evenly spaced, sorted run of indices (1 for a single index)."""
+    return values[1] - values[0] if len(values) > 1 else 1
+
+
+def format_indices(indices: Sequence[int]) -> str:
+    """Evenly spaced indices along one dim: '0, 2, 4' (a few), '0 … 5', or '0 … 8 step 2'.
+
+    ``indices`` are those a window reads along one dim (sorted, evenly spaced, repeats allowed).
+    """
+    values = sorted({int(i) for i in indices})
+    if len(values) <= MAX_LISTED:
+        return ", ".join(map(str, values))
+    step = _step(values)
+    return f"{values[0]} … {values[-1]}" + (f" step {step}" if step > 1 else "")
+
+
+def format_cells(cells: Sequence[tuple[int, ...]]) -> str:
+    """The cells a patch reads (``Explanation.patch_cells``), the gaps of a dilation shown.
+
+    'cell 3'; 'cells 0, 2, 4' (a few, listed); 'cells (0, 0) … (1, 1)' (every cell of that
+    box); 'cells (0, 0) … (2, 4) step (1, 2)' (every second cell along the last dim).  The
+    cells are the product of one evenly spaced run of indices per dim.
+    """
+    unique = sorted(set(cells))
+    if len(unique) == 1:
+        return f"cell {format_index(unique[0])}"
+    if len(unique) <= MAX_LISTED:
+        return "cells " + ", ".join(format_index(c) for c in unique)
+    runs = [sorted({c[d] for c in unique}) for d in range(len(unique[0]))]
+    steps = [_step(run) for run in runs]
+    first, last = tuple(run[0] for run in runs), tuple(run[-1] for run in runs)
+    text = f"cells {format_index(first)} … {format_index(last)}"
+    return text + (f" step {format_index(steps)}" if max(steps) > 1 else "")
 
 
 def _cell(value: float, integral: bool) -> str:
@@ -56,14 +125,37 @@ def format_matrix(a: np.ndarray, indent: str = "  ", limit: int = MAX_SHOWN) -> 
     return "\n".join(lines)
 
 
-def format_formula(name: str, t: OutputSizeTerms) -> str:
-    """The output-size formula for one dim, with its numbers substituted."""
+def format_formula(name: str, t: FormulaTerms) -> str:
+    """The output-size formula for one dim, then (on a second line, its ``=`` under the first
+    line's) the same with its numbers substituted and the result.
+
+    ``t`` is a convolution's :class:`~convmm._geometry.OutputSizeTerms` or a transposed
+    convolution's :class:`~convmm._geometry.TransposedOutputSizeTerms`.
+    """
+    under = " " * (len(name) + 5)
+    if isinstance(t, TransposedOutputSizeTerms):
+        return (
+            f"{name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
+            f" + dilation*(kernel - 1) + output_padding + 1\n"
+            f"{under}= ({t.input} - 1)*{t.stride} - {t.pad_before} - {t.pad_after}"
+            f" + {t.dilation}*({t.kernel} - 1) + {t.output_padding} + 1 = {t.output}"
+        )
+    if not isinstance(t, OutputSizeTerms):
+        raise ConvmmTypeError(
+            f"format_formula: terms must be OutputSizeTerms or TransposedOutputSizeTerms; "
+            f"got {type(t).__name__}"
+        )
     return (
         f"{name}_out = floor(({name}_in + pad_before + pad_after - dilation*(kernel - 1) - 1)"
         f" / stride) + 1\n"
-        f"      = floor(({t.input} + {t.pad_before} + {t.pad_after} - {t.dilation}*({t.kernel} - 1)"
-        f" - 1) / {t.stride}) + 1 = {t.output}"
+        f"{under}= floor(({t.input} + {t.pad_before} + {t.pad_after}"
+        f" - {t.dilation}*({t.kernel} - 1) - 1) / {t.stride}) + 1 = {t.output}"
     )
+
+
+def _formulas(e: Explanation, lines: list[str]) -> None:
+    for name, terms in zip(dim_names(e.geometry.window.ndim), e.formula(), strict=True):
+        lines.append("   " + format_formula(name, terms).replace("\n", "\n   "))
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -113,7 +205,23 @@ def _checks(e: Explanation, lines: list[str]) -> None:
 
 
 def _position(e: Explanation, column: int) -> str:
-    return "(" + ", ".join(map(str, e.position(column))) + ")"
+    return format_index(e.position(column))
+
+
+def _positions(e: Explanation) -> str:
+    """'5 positions', and their shape in more than one dim: '9 positions (3 x 3)'."""
+    window = e.geometry.window
+    shape = f" ({_shape(window.output_shape)})" if window.ndim > 1 else ""
+    return count(e.num_positions, "position") + shape
+
+
+def _padding_text(e: Explanation) -> str:
+    """'H: 1 before, 0 after; W: 2 before, 2 after'."""
+    window = e.geometry.window
+    names = dim_names(window.ndim)
+    return "; ".join(
+        f"{n}: {b} before, {a} after" for n, (b, a) in zip(names, window.padding, strict=True)
+    )
 
 
 def _options(e: Explanation) -> str:
@@ -131,7 +239,7 @@ def render_text(e: Explanation) -> str:
     title = "convolution" if e.kind == "conv" else "convolution, backward pass"
     lines.append(
         f"convmm explain: {title} of a {_shape(e.input.shape)} input (channels x "
-        f"{' x '.join(names)}) with {geometry.out_channels} filter(s) of "
+        f"{' x '.join(names)}) with {count(geometry.out_channels, 'filter')} of "
         f"{cin} x {_shape(window.kernel_size)}"
     )
     lines.append(f"options: {_options(e)}")
@@ -141,26 +249,24 @@ def render_text(e: Explanation) -> str:
     lines.append("1. X, the input:")
     _spatial(e.input, "channel", names, lines)
     if window.is_padded:
-        pads = "; ".join(
-            f"{n}: {b} before, {a} after" for n, (b, a) in zip(names, window.padding, strict=True)
-        )
         lines.append(
-            f"2. X padded ({window.padding_mode}) to {_shape(window.padded_shape)} — {pads}:"
+            f"2. X padded ({window.padding_mode}) to {_shape(window.padded_shape)} — "
+            f"{_padding_text(e)}:"
         )
         _spatial(e.padded, "channel", names, lines)
     else:
         lines.append("2. No padding.")
     kernel, k_count = window.kernel_size, window.kernel_numel
     lines.append(
-        f"3. The patches: the {_shape(kernel)} window (dilation {window.dilation}) slides with "
-        f"stride {window.stride}; {e.num_positions} positions ({_shape(window.output_shape)})."
+        f"3. The patches: the {_shape(kernel)} window (dilation {format_index(window.dilation)}) "
+        f"slides with stride {format_index(window.stride)}; {_positions(e)}."
     )
     shown = range(e.num_positions) if e.num_positions <= 6 else [0, 1, e.num_positions - 1]
+    padded = "padded " if window.is_padded else ""
     for column in shown:
-        cells = e.patch_cells(column)
         lines.append(
-            f"   patch {column} (output position {_position(e, column)}) reads padded cells "
-            f"{cells[0]} … {cells[-1]}"
+            f"   patch {column} (output position {_position(e, column)}) reads {padded}"
+            f"{format_cells(e.patch_cells(column))}"
         )
     if e.num_positions > 6:
         lines.append(f"   … and {e.num_positions - 3} more")
@@ -176,13 +282,15 @@ def render_text(e: Explanation) -> str:
         )
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        channels = f" (input channels {group * cin}..{(group + 1) * cin - 1})" if g > 1 else ""
+        span = format_span("input channel", group * cin, (group + 1) * cin - 1)
+        channels = f" ({span})" if g > 1 else ""
         lines.append(f"   P{tag}: {_shape(e.patches[group].shape)}{channels}")
         lines.append(format_matrix(e.patches[group], "   "))
     lines.append(f"5. K: each filter flattened into one row ({product}).")
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        filters = f" (filters {group * cout}..{(group + 1) * cout - 1})" if g > 1 else ""
+        span = format_span("filter", group * cout, (group + 1) * cout - 1)
+        filters = f" ({span})" if g > 1 else ""
         lines.append(f"   K{tag}: {_shape(e.kernels[group].shape)}{filters}")
         lines.append(format_matrix(e.kernels[group], "   "))
     lines.append("6. KP: the convolution as a matrix product.")
@@ -198,8 +306,7 @@ def render_text(e: Explanation) -> str:
     )
     _spatial(e.output, "filter", names, lines)
     lines.append("8. The output size, per dim:")
-    for name, terms in zip(names, e.formula(), strict=True):
-        lines.append("   " + format_formula(name, terms).replace("\n", "\n   "))
+    _formulas(e, lines)
     if e.kind == "conv_backward":
         _render_backward(e, lines)
     _checks(e, lines)
@@ -259,36 +366,23 @@ def _render_transpose(e: Explanation) -> str:
         tag = f"_{group}" if g > 1 else ""
         lines.append(f"   K{tag}^T X{tag}: {_shape(e.patches[group].shape)}")
         lines.append(format_matrix(e.patches[group], "   "))
+    crop = f", less the cropped padding ({_padding_text(e)})" if window.is_padded else ""
     lines.append(
         f"4. Fold: column l adds into the output cells of window position l (stride "
-        f"{window.stride}, dilation {window.dilation}), less the cropped padding "
-        f"{window.padding}."
+        f"{format_index(window.stride)}, dilation {format_index(window.dilation)}){crop}."
     )
     shown = range(e.num_positions) if e.num_positions <= 6 else [0, 1, e.num_positions - 1]
+    frame = "the uncropped output" if window.is_padded else "the output"
     for column in shown:
-        cells = e.patch_cells(column)
         lines.append(
-            f"   column {column} (input position {_position(e, column)}) adds into cells "
-            f"{cells[0]} … {cells[-1]} of the uncropped output"
+            f"   column {column} (input position {_position(e, column)}) adds into "
+            f"{format_cells(e.patch_cells(column))} of {frame}"
         )
+    if e.num_positions > 6:
+        lines.append(f"   … and {e.num_positions - 3} more")
     lines.append(f"5. The output{' plus the bias' if e.bias is not None else ''}:")
     _spatial(e.output, "channel", names, lines)
     lines.append("6. The output size, per dim:")
-    for name, n, out, s, (b, a), d, k in zip(
-        names,
-        window.output_shape,
-        window.input_shape,
-        window.stride,
-        window.padding,
-        window.dilation,
-        window.kernel_size,
-        strict=True,
-    ):
-        extra = out - ((n - 1) * s - b - a + d * (k - 1) + 1)
-        lines.append(
-            f"   {name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
-            f" + dilation*(kernel - 1) + output_padding + 1\n"
-            f"         = ({n} - 1)*{s} - {b} - {a} + {d}*({k} - 1) + {extra} + 1 = {out}"
-        )
+    _formulas(e, lines)
     _checks(e, lines)
     return "\n".join(lines)
