@@ -7,16 +7,12 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
-from ._engine import (
-    backward,
-    backward_input,
-    backward_weight,
-    bias_gradient,
-    forward,
-    patches_are_input,
-)
+from ._engine import bias_gradient
 from ._errors import ConvmmValueError
 from ._geometry import conv_geometry
+from ._planner import backward as planned_backward
+from ._planner import check_algorithm
+from ._planner import forward as planned_forward
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
 
@@ -33,6 +29,7 @@ def conv(
     padding_mode: str = "zeros",
     channels_last: bool = False,
     max_workspace_bytes: int | None = None,
+    algorithm: str = "auto",
 ) -> np.ndarray:
     """N-D convolution (cross-correlation, as in deep learning) computed as one matrix product.
 
@@ -71,6 +68,10 @@ def conv(
         alone is too large its output rows, are processed in chunks that fit; the result is
         the unchunked computation's up to the last bit (BLAS may order the sums differently for
         a chunk of a different width).
+    algorithm : {'auto', 'im2col', 'depthwise'}
+        The formulation (see :func:`convmm.plan`): ``'auto'`` picks the fastest that applies to
+        this geometry, dtype, layout and bound; a name forces it (an error if it does not
+        apply).  Every formulation gives the same result up to float rounding.
 
     Returns
     -------
@@ -121,6 +122,7 @@ def conv(
         padding_mode=padding_mode,
         channels_last=channels_last,
         max_workspace_bytes=max_workspace_bytes,
+        algorithm=algorithm,
     )
 
 
@@ -137,6 +139,7 @@ def _convolve(
     padding_mode: object,
     channels_last: object,
     max_workspace_bytes: object,
+    algorithm: object = "auto",
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv` with errors naming ``func``; ``ndim`` checks the weight's spatial rank."""
@@ -163,7 +166,18 @@ def _convolve(
     budget = workspace_budget(max_workspace_bytes, func=func)
     batched_x = x if geometry.batched else x[np.newaxis]
     dtype = compute_dtype(x, w, b)
-    y = forward(batched_x, w, b, geometry, out_dtype=x.dtype, dtype=dtype, budget=budget, func=func)
+    name = check_algorithm(algorithm, func)
+    y = planned_forward(
+        batched_x,
+        w,
+        b,
+        geometry,
+        algorithm=name,
+        out_dtype=x.dtype,
+        dtype=dtype,
+        budget=budget,
+        func=func,
+    )
     return y if geometry.batched else y[0]
 
 
@@ -182,6 +196,7 @@ def conv_backward(
     needs_input_grad: bool = True,
     needs_weight_grad: bool = True,
     max_workspace_bytes: int | None = None,
+    algorithm: str = "auto",
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients of :func:`conv` with respect to its input, weight and bias.
 
@@ -206,6 +221,8 @@ def conv_backward(
     max_workspace_bytes : int, optional
         As in :func:`conv`: P (reused for Kᵀ·dY), the padded border's fold buffer and any
         dtype-conversion buffer stay within the bound.
+    algorithm : {'auto', 'im2col', 'depthwise'}
+        As in :func:`conv`.
 
     Returns
     -------
@@ -258,17 +275,20 @@ def conv_backward(
     dtype = compute_dtype(dy, x, w)
     if not geometry.batched:
         x, dy = x[np.newaxis], dy[np.newaxis]
-    grad_input = grad_weight = grad_bias = None
-    if needs_input_grad and needs_weight_grad and not patches_are_input(x, geometry, dtype):
-        # one pass: each chunk's P is unfolded once, multiplied into dK, then reused for dP
-        grad_input, grad_weight = backward(
-            x, dy, w, geometry, dtype=dtype, budget=budget, func=func
-        )
-    else:
-        if needs_input_grad:
-            grad_input = backward_input(dy, w, geometry, dtype=dtype, budget=budget, func=func)
-        if needs_weight_grad:
-            grad_weight = backward_weight(x, dy, geometry, dtype=dtype, budget=budget, func=func)
+    name = check_algorithm(algorithm, func)
+    grad_input, grad_weight = planned_backward(
+        x,
+        dy,
+        w,
+        geometry,
+        needs_input_grad=needs_input_grad,
+        needs_weight_grad=needs_weight_grad,
+        algorithm=name,
+        dtype=dtype,
+        budget=budget,
+        func=func,
+    )
+    grad_bias = None
     if grad_input is not None:
         grad_input = grad_input.astype(x.dtype, copy=False)
         if not geometry.batched:

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
-from ._engine import backward_input, backward_weight, bias_gradient, forward
+from ._engine import bias_gradient
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, conv_transpose_geometry, int_tuple, output_padding_for
+from ._planner import backward, check_algorithm, forward, transpose
 
 __all__ = [
     "conv_transpose",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _Ints = int | tuple[int, ...]
+_OP = "conv_transpose_backward"
 
 
 def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str) -> object:
@@ -134,6 +136,7 @@ def conv_transpose(
     channels_last: bool = False,
     output_size: _Ints | None = None,
     max_workspace_bytes: int | None = None,
+    algorithm: str = "auto",
 ) -> np.ndarray:
     """N-D transposed convolution: the fold (col2im) of Kᵀ·X.
 
@@ -166,6 +169,8 @@ def conv_transpose(
         :func:`conv_transpose_output_padding`).
     max_workspace_bytes : int, optional
         As in :func:`conv`: the Kᵀ·X columns are formed in chunks within the bound.
+    algorithm : {'auto', 'im2col', 'depthwise'}
+        As in :func:`conv`.
 
     Returns
     -------
@@ -199,6 +204,7 @@ def conv_transpose(
         channels_last=channels_last,
         output_size=output_size,
         max_workspace_bytes=max_workspace_bytes,
+        algorithm=algorithm,
     )
 
 
@@ -216,6 +222,7 @@ def _transpose(
     channels_last: object,
     output_size: object,
     max_workspace_bytes: object,
+    algorithm: object = "auto",
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv_transpose` with errors naming ``func``; ``ndim`` checks the weight's rank."""
@@ -243,7 +250,8 @@ def _transpose(
     budget = workspace_budget(max_workspace_bytes, func=func)
     dtype = compute_dtype(x, w, b)
     batched = x if geometry.batched else x[np.newaxis]
-    y = backward_input(batched, w, geometry, dtype=dtype, budget=budget, func=func)
+    name = check_algorithm(algorithm, func)
+    y = transpose(batched, w, geometry, algorithm=name, dtype=dtype, budget=budget, func=func)
     if b is not None:
         y += (
             b.reshape(-1)
@@ -270,6 +278,7 @@ def conv_transpose_backward(
     needs_input_grad: bool = True,
     needs_weight_grad: bool = True,
     max_workspace_bytes: int | None = None,
+    algorithm: str = "auto",
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients of :func:`conv_transpose` with respect to its input, weight and bias.
 
@@ -285,7 +294,7 @@ def conv_transpose_backward(
         The forward pass's arrays.
     stride, padding, output_padding, dilation, groups, channels_last, output_size
         The forward pass's options, as in :func:`conv_transpose`.
-    bias, needs_input_grad, needs_weight_grad, max_workspace_bytes
+    bias, needs_input_grad, needs_weight_grad, max_workspace_bytes, algorithm
         As in :func:`conv_backward`.
 
     Returns
@@ -332,16 +341,19 @@ def conv_transpose_backward(
     dtype = compute_dtype(dy, x, w)
     if not geometry.batched:
         x, dy = x[np.newaxis], dy[np.newaxis]
+    name = check_algorithm(algorithm, func)
     grad_input = grad_weight = grad_bias = None
-    if needs_input_grad:
-        grad_input = forward(
-            dy, w, None, geometry, out_dtype=x.dtype, dtype=dtype, budget=budget, func=func
-        )
+    options: dict[str, Any] = {"algorithm": name, "dtype": dtype, "budget": budget, "func": func}
+    if needs_input_grad:  # the convolution of grad_output with the same weight
+        grad_input = forward(dy, w, None, geometry, out_dtype=x.dtype, op=_OP, **options)
         if not geometry.batched:
             grad_input = grad_input[0]
-    if needs_weight_grad:
-        grad_weight = backward_weight(dy, x, geometry, dtype=dtype, budget=budget, func=func)
-        grad_weight = grad_weight.astype(w.dtype, copy=False)
+    if needs_weight_grad:  # the convolution's weight gradient, input and grad exchanged
+        _, grad_weight = backward(
+            dy, x, w, geometry, needs_input_grad=False, needs_weight_grad=True, op=_OP, **options
+        )
+        if grad_weight is not None:
+            grad_weight = grad_weight.astype(w.dtype, copy=False)
     if bias:
         grad_bias = bias_gradient(dy, geometry, dtype, w.dtype)
     return grad_input, grad_weight, grad_bias

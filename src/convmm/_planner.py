@@ -1,0 +1,239 @@
+"""The planner: which formulation computes a call, and ``convmm.plan`` saying why.
+
+Every formulation is a matrix-product view of the same convolution, behind one interface:
+
+- ``im2col`` (``_engine``): unfold P, one GEMM per cache-sized chunk, fold for the gradients.
+  Serves every geometry; a 1x1 kernel at stride 1 without padding multiplies the input itself.
+- ``depthwise`` (``_depthwise``): one input channel per group; the block-diagonal K is applied
+  one kernel offset at a time (a multiply-accumulate over shifted views), so no tiny GEMMs.
+
+``algorithm='auto'`` picks per geometry, dtype, layout and workspace bound; a forced name that
+does not apply is a clear error.  The choice never changes a result beyond the float rounding
+of a different order of the same sums (every formulation is tested against the direct
+reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _depthwise, _engine
+from ._errors import ConvmmTypeError, ConvmmValueError
+from ._geometry import ConvGeometry
+from ._workspace import num_threads
+
+__all__ = [
+    "ALGORITHMS",
+    "ConvPlan",
+    "backward",
+    "choose",
+    "forward",
+    "transpose",
+]
+
+#: The names ``algorithm=`` takes.
+ALGORITHMS = ("auto", "im2col", "depthwise")
+
+#: The operations a plan is for, in convolution terms: the forward product, the input
+#: gradient (the transposed convolution), and both gradients.
+OPS = ("conv", "conv_backward", "conv_transpose", "conv_transpose_backward")
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """How a call would be computed.
+
+    Attributes
+    ----------
+    op : str
+        ``'conv'``, ``'conv_backward'``, ``'conv_transpose'`` or ``'conv_transpose_backward'``.
+    algorithm : str
+        The formulation used.
+    reason : str
+        Why it was chosen.
+    alternatives : tuple of (str, str)
+        Every formulation with whether it applies (``'applies'``) or why not.
+    chunks : int
+        How many pieces the work is cut into.
+    workspace_bytes : int
+        The most workspace one piece needs (all threads' buffers together for ``depthwise``).
+    threads : int
+        The threads convmm's own unfold, fold and multiply-accumulate use.
+    max_workspace_bytes : int
+        The bound it was planned within.
+    """
+
+    op: str
+    algorithm: str
+    reason: str
+    alternatives: tuple[tuple[str, str], ...]
+    chunks: int
+    workspace_bytes: int
+    threads: int
+    max_workspace_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.op}: {self.algorithm} ({self.reason}); {self.chunks} "
+            f"chunk{'s' if self.chunks != 1 else ''}, at most {self.workspace_bytes:,} bytes of "
+            f"workspace, {self.threads} thread{'s' if self.threads != 1 else ''}"
+        )
+
+
+def check_algorithm(algorithm: object, func: str) -> str:
+    """``algorithm`` as one of :data:`ALGORITHMS`, or a clear error."""
+    if not isinstance(algorithm, str):
+        raise ConvmmTypeError(
+            f"{func}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; "
+            f"got {algorithm!r} ({type(algorithm).__name__})"
+        )
+    if algorithm not in ALGORITHMS:
+        raise ConvmmValueError(
+            f"{func}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; "
+            f"got {algorithm!r}"
+        )
+    return algorithm
+
+
+def _why_not(
+    name: str, geometry: ConvGeometry, dtype: np.dtype[Any], budget: int, op: str
+) -> str | None:
+    if name == "im2col":
+        return None
+    reason = _depthwise.applies(geometry)
+    if reason is not None:
+        return reason
+    backward = op in ("conv_backward", "conv_transpose")
+    per_channel = _depthwise.workspace_per_channel(geometry, dtype.itemsize, backward)
+    if per_channel * num_threads() > budget:
+        return (
+            f"one channel of one image needs {per_channel:,} bytes on each of {num_threads()} "
+            f"threads, over max_workspace_bytes={budget:,}"
+        )
+    return None
+
+
+def choose(
+    op: str, geometry: ConvGeometry, dtype: np.dtype[Any], algorithm: str, budget: int, func: str
+) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(formulation, reason, every formulation with why it does or does not apply)."""
+    names = ALGORITHMS[1:]
+    why = {name: _why_not(name, geometry, dtype, budget, op) for name in names}
+    alternatives = tuple((name, why[name] or "applies") for name in names)
+    if algorithm != "auto":
+        reason = why[algorithm]
+        if reason is not None:
+            raise ConvmmValueError(f"{func}: algorithm={algorithm!r} does not apply: {reason}")
+        return algorithm, "asked for", alternatives
+    if why["depthwise"] is None and geometry.groups > 1:
+        return (
+            "depthwise",
+            "one input channel per group: a multiply-accumulate per kernel offset instead of "
+            f"{geometry.groups} tiny GEMMs",
+            alternatives,
+        )
+    window = geometry.window
+    if window.kernel_numel == 1 and all(s == 1 for s in window.stride) and not window.is_padded:
+        return "im2col", "a 1x1 kernel: one GEMM on the input itself, P is a view", alternatives
+    return (
+        "im2col",
+        "the general formulation: unfold P in cache-sized chunks, one GEMM each",
+        alternatives,
+    )
+
+
+def forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    geometry: ConvGeometry,
+    *,
+    algorithm: str,
+    out_dtype: np.dtype[Any],
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+    op: str = "conv",
+) -> np.ndarray:
+    """The convolution's output by the chosen formulation."""
+    name = choose(op, geometry, dtype, algorithm, budget, func)[0]
+    module = _depthwise if name == "depthwise" else _engine
+    y: np.ndarray = module.forward(
+        x, w, b, geometry, out_dtype=out_dtype, dtype=dtype, budget=budget, func=func
+    )
+    return y
+
+
+def backward(
+    x: np.ndarray | None,
+    dy: np.ndarray,
+    w: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    needs_input_grad: bool,
+    needs_weight_grad: bool,
+    algorithm: str,
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+    op: str = "conv_backward",
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(dx, dK)`` of a convolution (None for the ones not asked for), compute dtype.
+
+    ``x`` is needed for dK only (the transposed convolution asks for dx alone, with ``x=None``).
+    """
+    name = choose(op, geometry, dtype, algorithm, budget, func)[0]
+    if name == "depthwise":
+        return _depthwise.backward(
+            x if needs_weight_grad else None,
+            dy,
+            w,
+            geometry,
+            dtype=dtype,
+            budget=budget,
+            func=func,
+            needs_input_grad=needs_input_grad,
+        )
+    options: dict[str, Any] = {"dtype": dtype, "budget": budget, "func": func}
+    if needs_weight_grad and x is None:  # pragma: no cover - an internal misuse
+        raise RuntimeError("convmm: the weight gradient needs the input")
+    both = needs_input_grad and needs_weight_grad and x is not None
+    if both and x is not None and not _engine.patches_are_input(x, geometry, dtype):
+        return _engine.backward(x, dy, w, geometry, **options)
+    dx = _engine.backward_input(dy, w, geometry, **options) if needs_input_grad else None
+    dk = None
+    if needs_weight_grad and x is not None:
+        dk = _engine.backward_weight(x, dy, geometry, **options)
+    return dx, dk
+
+
+def transpose(
+    x: np.ndarray,
+    w: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    algorithm: str,
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+) -> np.ndarray:
+    """The transposed convolution of ``x``: the input gradient of ``geometry``'s convolution."""
+    dx, _ = backward(
+        None,
+        x,
+        w,
+        geometry,
+        needs_input_grad=True,
+        needs_weight_grad=False,
+        algorithm=algorithm,
+        dtype=dtype,
+        budget=budget,
+        func=func,
+        op="conv_transpose",
+    )
+    if dx is None:  # pragma: no cover - asked for
+        raise RuntimeError("convmm: no input gradient")
+    return dx
