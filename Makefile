@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint typecheck unit browser docs clean
+.PHONY: demo test lint typecheck unit browser docs bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.core: pyproject.toml | $(PY)
 $(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.core
+
+# The library with the benchmark's candidates (torch from the test extra, onnxruntime).
+$(VENV)/.bench: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.test $(VENV)/.core
 
 demo: $(VENV)/.core
 	$(BIN)/convmm demo
@@ -42,6 +47,16 @@ unit: $(VENV)/.test browser
 # The pictures the README shows, regenerated (the tests write only under test-artifacts/).
 docs: $(VENV)/.test browser
 	bash tools/make-docs
+
+# The full benchmark suite; its results go to docs/benchmarks/ (table, JSON, plot).
+bench: $(VENV)/.bench
+	mkdir -p docs/benchmarks
+	$(BIN)/convmm bench --json docs/benchmarks/results.json \
+		--markdown docs/benchmarks/results.md --plot docs/benchmarks/ratios.png
+
+# About a minute: one layer of each family at batch 2.
+bench-quick: $(VENV)/.bench
+	$(BIN)/convmm bench --quick
 
 test: lint typecheck unit
 

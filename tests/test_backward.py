@@ -44,6 +44,10 @@ from oracle import (
     with_layout,
 )
 
+#: The chunk-plan checks are of the im2col formulation's chunks (the planner may pick
+#: another formulation for a layer; those are tested on their own in test_formulations.py).
+CHUNKED = "im2col"
+
 DTYPES = (np.float16, np.float32, np.float64)
 MiB = 1 << 20
 
@@ -300,7 +304,9 @@ def test_conv_backward_matches_torch_autograd(case: BackwardCase) -> None:
     }
 
     with recorded_plans() as plans:
-        gx, gw, gb = convmm.conv_backward(dy, x, w, **kwargs, **flags, max_workspace_bytes=budget)
+        gx, gw, gb = convmm.conv_backward(
+            dy, x, w, **kwargs, **flags, max_workspace_bytes=budget, algorithm=CHUNKED
+        )
 
     torch_dtype = torch.float64 if compute == np.float64 else torch.float32
     want = torch_conv_grads(dy, x, w, **kwargs, dtype=torch_dtype)
@@ -386,7 +392,9 @@ def test_conv_backward_chunked_by_rows_and_images_equals_whole(
     assert row_budget is not None and image_budget is not None
     for budget in (row_budget, row_budget + 8, 2 * row_budget, image_budget, 2 * image_budget):
         with recorded_plans() as plans:
-            chunked = convmm.conv_backward(dy, x, w, **kwargs, max_workspace_bytes=budget)
+            chunked = convmm.conv_backward(
+                dy, x, w, **kwargs, max_workspace_bytes=budget, algorithm=CHUNKED
+            )
         assert len(plans) in (1, 2)  # one pass for both gradients, or one each
         assert all(len(plan.chunks) > 1 and plan.workspace_bytes <= budget for plan in plans)
         for g, h, scale in zip(chunked, whole, scales, strict=True):

@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import convmm.cli
+import convmm._cli_demo
+import convmm._cli_explain
+import convmm._cli_export
+import convmm._cli_walkthrough
 from convmm._errors import ConvmmTypeError, ConvmmValueError
 from convmm.cli import main
 from convmm.examples import SEED_EXAMPLES
@@ -229,7 +232,8 @@ def test_a_failing_write_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Even when the early check lets a target through, the failure to write is one line.
-    monkeypatch.setattr(convmm.cli, "_check_writable", lambda path, name: None)
+    monkeypatch.setattr(convmm._cli_explain, "check_writable", lambda path, name: None)
+    monkeypatch.setattr(convmm._cli_demo, "check_writable", lambda path, name: None)
     for option, name in [("--html", "p.html"), ("--png", "p.png")]:
         argv = ["explain", "--input-shape", "1,4,4", "--quiet", option]
         message = rf"{option}: cannot write '.*/missing/{name}': No such file or directory"
@@ -297,7 +301,7 @@ def test_running_out_of_memory_is_one_line(
     def explain(*args: object, **kwargs: object) -> None:
         raise MemoryError("Unable to allocate 2.91 TiB")
 
-    monkeypatch.setattr(convmm.cli, "explain", explain)
+    monkeypatch.setattr(convmm._cli_walkthrough, "explain", explain)
     message = r"out of memory \(Unable to allocate 2\.91 TiB\); choose smaller sizes"
     assert_usage_error(["explain", "--input-shape", "1,4"], message, capsys)
 
@@ -855,8 +859,8 @@ def test_unwritable_save_targets_are_refused_before_any_work(
 def test_a_failing_save_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(convmm.cli, "_check_writable", lambda path, name: None)
-    monkeypatch.setattr(convmm.cli, "_check_folder", lambda path, name: None)
+    monkeypatch.setattr(convmm._cli_explain, "check_writable", lambda path, name: None)
+    monkeypatch.setattr(convmm._cli_explain, "check_folder", lambda path, name: None)
     (tmp_path / "file").write_text("")
     for option, target in [("--npz", "missing/s.npz"), ("--json", "missing/s.json")]:
         message = rf"{option}: cannot write '.*/{target}': No such file or directory"
@@ -873,7 +877,8 @@ def test_a_library_bug_shows_its_traceback(monkeypatch: pytest.MonkeyPatch) -> N
     def explain(*args: object, **kwargs: object) -> None:
         raise ValueError("boom")
 
-    monkeypatch.setattr(convmm.cli, "explain", explain)
+    monkeypatch.setattr(convmm._cli_walkthrough, "explain", explain)
+    monkeypatch.setattr(convmm._cli_demo, "explain", explain)
     with pytest.raises(ValueError, match="boom"):
         main(["explain", "--input-shape", "1,4,4"])
     with pytest.raises(ValueError, match="boom"):
@@ -884,7 +889,7 @@ def test_a_library_type_error_shows_its_traceback(monkeypatch: pytest.MonkeyPatc
     def explain_transpose(*args: object, **kwargs: object) -> None:
         raise TypeError("unsupported operand")
 
-    monkeypatch.setattr(convmm.cli, "explain_transpose", explain_transpose)
+    monkeypatch.setattr(convmm._cli_walkthrough, "explain_transpose", explain_transpose)
     with pytest.raises(TypeError, match="unsupported operand"):
         main(["explain", "--input-shape", "1,4,4", "--transpose"])
 
@@ -896,7 +901,7 @@ def test_a_convmm_error_is_one_line(
     def explain(*args: object, **kwargs: object) -> None:
         raise error("convmm.explain: weight must be 4-D\n(and a second line)")
 
-    monkeypatch.setattr(convmm.cli, "explain", explain)
+    monkeypatch.setattr(convmm._cli_walkthrough, "explain", explain)
     message = r"^convmm explain: error: convmm\.explain: weight must be 4-D$"
     assert_usage_error(["explain", "--input-shape", "1,4,4"], message, capsys)
 
@@ -914,7 +919,7 @@ def test_a_missing_figure_library_is_one_line(
 
 def test_json_has_no_nan_or_infinity() -> None:
     # JSON has no such numbers: they are written as null (what --json does with them).
-    cells = convmm.cli._json_array(np.array([[1.0, np.inf], [np.nan, -np.inf]]))
+    cells = convmm._cli_export._json_array(np.array([[1.0, np.inf], [np.nan, -np.inf]]))
     assert cells == [[1.0, None], [None, None]]
     assert json.loads(json.dumps(cells, allow_nan=False)) == cells
-    assert convmm.cli._json_array(np.array([0.5, 2.0])) == [0.5, 2.0]
+    assert convmm._cli_export._json_array(np.array([0.5, 2.0])) == [0.5, 2.0]

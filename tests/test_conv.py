@@ -32,6 +32,10 @@ from oracle import (
     with_layout,
 )
 
+#: The chunk-plan checks are of the im2col formulation's chunks (the planner may pick
+#: another formulation for a layer; those are tested on their own in test_formulations.py).
+CHUNKED = "im2col"
+
 DTYPES = (np.float16, np.float32, np.float64)
 
 
@@ -215,7 +219,7 @@ def test_conv_matches_torch_and_reference(case: ConvCase) -> None:
     budget = pick_budget(case, x, w, b)
 
     with recorded_plans() as plans:
-        got = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget)
+        got = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget, algorithm=CHUNKED)
 
     # the output dtype is the input's, whatever the weight's and bias's
     assert got.dtype == x.dtype
@@ -269,7 +273,7 @@ def test_chunked_equals_unchunked(case: ConvCase) -> None:
     x, w, b = case.arrays()
     kwargs = case.kwargs()
     budget = pick_budget(case, x, w, b)
-    chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget)
+    chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget, algorithm=CHUNKED)
     unchunked = convmm.conv(x, w, b, **kwargs)
     scale = conv_scale(x, w, b, **kwargs)
     assert chunked.shape == unchunked.shape
@@ -296,7 +300,9 @@ def test_chunked_equals_unchunked_to_the_last_bits(kind: str) -> None:
     x_values, w_values, channels_last, budget = MINIMAL_CHUNK_CASES[kind]
     x, w = np.array(x_values), np.array(w_values)
     with recorded_plans() as plans:
-        chunked = convmm.conv(x, w, channels_last=channels_last, max_workspace_bytes=budget)
+        chunked = convmm.conv(
+            x, w, channels_last=channels_last, max_workspace_bytes=budget, algorithm=CHUNKED
+        )
     (plan,) = plans
     assert len(plan.chunks) == 2
     unchunked = convmm.conv(x, w, channels_last=channels_last)
@@ -334,7 +340,7 @@ def test_row_and_batch_chunking(channels_last: bool, mode: str, dtype: Any) -> N
     scale = conv_scale(x, w, b, **kwargs)
     for budget in (per_row, per_row + 1, 2 * per_row, per_image - 1, per_image, 2 * per_image):
         with recorded_plans() as plans:
-            chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget)
+            chunked = convmm.conv(x, w, b, **kwargs, max_workspace_bytes=budget, algorithm=CHUNKED)
         (plan,) = plans
         assert len(plan.chunks) > 1
         assert plan.workspace_bytes <= budget

@@ -37,6 +37,10 @@ from convmm import reference
 from convmm._geometry import conv_geometry
 from oracle import LAYOUTS, assert_close, random_array, windows, with_layout
 
+#: The chunk-plan checks are of the im2col formulation's chunks (the planner may pick
+#: another formulation for a layer; those are tested on their own in test_formulations.py).
+CHUNKED = "im2col"
+
 DTYPES = (np.float16, np.float32, np.float64)
 MiB = 1 << 20
 CONV_T = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)
@@ -383,7 +387,9 @@ def test_conv_transpose_matches_torch(case: TransposeCase) -> None:
     compute = np.result_type(np.float32, *(a.dtype for a in (x, w, b) if a is not None))
     budget = transpose_budget(case.chunking, case.pick, case, compute.itemsize)
     with recorded_plans() as plans:
-        got = convmm.conv_transpose(x, w, b, **case.kwargs(), max_workspace_bytes=budget)
+        got = convmm.conv_transpose(
+            x, w, b, **case.kwargs(), max_workspace_bytes=budget, algorithm=CHUNKED
+        )
     assert got.dtype == x.dtype
     cout = case.groups * case.out_per_group
     spatial = case.output_spatial()
@@ -597,6 +603,7 @@ def test_conv_transpose_backward_matches_torch_autograd(
             needs_input_grad=needs_input_grad,
             needs_weight_grad=needs_weight_grad,
             max_workspace_bytes=budget,
+            algorithm=CHUNKED,
         )
     torch_dtype = torch.float64 if compute == np.float64 else torch.float32
     tk = case.torch_kwargs()

@@ -16,11 +16,15 @@ from ._conv_transpose import (
 )
 from ._errors import ConvmmError
 from ._explain import Explanation, explain, explain_backward, explain_transpose
+from ._plan_call import plan
+from ._planner import ALGORITHMS, ConvPlan
 from ._shapes import conv_output_shape, conv_transpose_output_padding, conv_transpose_output_shape
 from ._unfold import fold, unfold
 
 __all__ = [
+    "ALGORITHMS",
     "DEFAULT_MAX_WORKSPACE_BYTES",
+    "ConvPlan",
     "ConvmmError",
     "Explanation",
     "conv",
@@ -40,6 +44,7 @@ __all__ = [
     "explain_backward",
     "explain_transpose",
     "fold",
+    "plan",
     "reference",
     "unfold",
 ]

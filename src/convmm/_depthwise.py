@@ -32,7 +32,7 @@ from ._geometry import ConvGeometry, Window
 from ._im2col import fold_into, gather_padded, unfold_into
 from ._workspace import buffer, num_threads, run_parallel
 
-__all__ = ["applies", "backward", "forward", "workspace_per_channel"]
+__all__ = ["applies", "backward", "blocks", "forward", "workspace_per_channel"]
 
 #: The workspace one chunk aims at (per thread).
 CHUNK_BYTES = 2 * 2**20
@@ -59,6 +59,26 @@ def _logical(a: np.ndarray, geometry: ConvGeometry, channels: int) -> np.ndarray
     return a.reshape(a.shape[0], c, channels // c, *a.shape[2:])
 
 
+def _flat(window: Window) -> tuple[int, int, list[int]] | None:
+    """(flat padded size with slack, flat output length, flat offset per kernel offset).
+
+    At stride 1 a kernel offset shifts the whole flattened padded input by one constant, so
+    each offset's view is one long contiguous run (fast ufunc loops) over the output's rows
+    at the padded width; the columns past the output width are cropped at the end.  None at
+    other strides.
+    """
+    if any(s != 1 for s in window.stride):
+        return None
+    padded = window.padded_shape
+    steps = [math.prod(padded[d + 1 :]) for d in range(window.ndim)]
+    offsets = [
+        sum(o * d * step for o, d, step in zip(offset, window.dilation, steps, strict=True))
+        for offset in itertools.product(*(range(k) for k in window.kernel_size))
+    ]
+    length = window.output_shape[0] * steps[0]
+    return max(max(offsets) + length, math.prod(padded)), length, offsets
+
+
 def workspace_per_channel(geometry: ConvGeometry, itemsize: int, backward: bool) -> int:
     """Bytes of the buffers of one channel of one image (forward, or both gradients)."""
     window = geometry.window
@@ -66,11 +86,19 @@ def workspace_per_channel(geometry: ConvGeometry, itemsize: int, backward: bool)
     padded, out = math.prod(window.padded_shape), window.num_positions
     if backward:  # P rows of one channel, dP of the same size, a dY copy; fold slabs
         return (2 * window.kernel_numel * out + m * out + 2 * padded) * itemsize
+    flat = _flat(window)
+    if flat is not None:  # the flat padded input (and a gathered slab), product, accumulator
+        return (flat[0] + padded + 2 * m * flat[1]) * itemsize
     return (padded + 2 * m * out) * itemsize  # padded input, product, accumulator
 
 
+def blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) -> list[_Block]:
+    """The (images, channels) blocks of the work; each thread's buffers hold one at a time."""
+    return _blocks(geometry, per_channel, budget, func)
+
+
 def _blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) -> list[_Block]:
-    threads = num_threads()
+    threads = num_threads() if PARALLEL else 1
     limit = min(CHUNK_BYTES, budget // threads)
     if per_channel > budget // threads:
         raise ConvmmValueError(
@@ -88,9 +116,14 @@ def _blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) ->
     ]
 
 
+#: Whether the blocks go over convmm's threads.  Measured on 2-core VMs, two threads of short
+#: ufunc calls were slower than one (the GIL changes hands between every call), so no.
+PARALLEL = False
+
+
 def _spread(blocks: list[_Block], work: Callable[[_Block], None]) -> None:
-    """Run ``work(block)`` for every block, the blocks dealt round-robin over the threads."""
-    threads = min(num_threads(), len(blocks))
+    """Run ``work(block)`` for every block, dealt round-robin over the threads (if PARALLEL)."""
+    threads = min(num_threads() if PARALLEL else 1, len(blocks))
 
     def task(part: list[_Block]) -> Callable[[], None]:
         def run() -> None:
@@ -163,6 +196,36 @@ def forward(
     offsets = list(itertools.product(*(range(k) for k in window.kernel_size)))
     direct = y.dtype == dtype
 
+    flat = _flat(window)
+
+    def work_flat(block: _Block) -> None:
+        if flat is None:  # pragma: no cover - chosen below
+            return
+        (b0, b1), (c0, c1) = block
+        size, length, shifts = flat
+        n, cc = b1 - b0, c1 - c0
+        data = buffer(n * cc * size, dtype, "depthwise-flat").reshape(n, cc, 1, size)
+        grid = math.prod(window.padded_shape)
+        data[..., grid:] = 0  # the slack read by the cropped columns only
+        padded = data[..., :grid].reshape(n, cc, 1, *window.padded_shape)
+        padded[...] = _padded(source[b0:b1, c0:c1], window, dtype)
+        shape = (n, cc, m, length)
+        acc = buffer(math.prod(shape), dtype, "depthwise-acc").reshape(shape)
+        step = buffer(math.prod(shape), dtype, "depthwise-step").reshape(shape)
+        for i, shift in enumerate(shifts):
+            w_o = weights[c0:c1, :, i].reshape(cc, m, 1)
+            view = data[..., shift : shift + length]
+            if i == 0:
+                np.multiply(view, w_o, out=acc)
+            else:
+                np.multiply(view, w_o, out=step)
+                acc += step
+        if bias is not None:  # in the compute dtype, before the one rounding to the output's
+            acc += bias[c0:c1].reshape(cc, m, 1)
+        rows = acc.reshape(n, cc, m, window.output_shape[0], *window.padded_shape[1:])
+        crop = tuple(slice(0, size) for size in window.output_shape[1:])
+        target[b0:b1, c0:c1] = rows[(Ellipsis,) + crop]
+
     def work(block: _Block) -> None:
         (b0, b1), (c0, c1) = block
         padded = _padded(source[b0:b1, c0:c1], window, dtype)
@@ -186,7 +249,7 @@ def forward(
         if acc is not out:
             out[...] = acc
 
-    _spread(_blocks(geometry, per_channel, budget, func), work)
+    _spread(_blocks(geometry, per_channel, budget, func), work if flat is None else work_flat)
     return y
 
 

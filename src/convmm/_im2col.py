@@ -19,6 +19,7 @@ input for the non-zero modes.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from ._geometry import Window
 
-__all__ = ["fold_into", "gather_padded", "source_indices", "unfold_into"]
+__all__ = ["fold_into", "gather_padded", "source_indices", "unfold_into", "uses_phases"]
 
 _Slices = tuple[slice, ...]
 _Index = tuple[Any, ...]
@@ -119,6 +120,64 @@ def gather_padded(
     return slab, (-first, *(0 for _ in spans[1:]))
 
 
+def uses_phases(window: Window) -> bool:
+    """Whether the unfold reads a strided input through its phases (see :func:`_phase_boxes`).
+
+    Worth it when several kernel offsets share each phase: copies from a phase are stride-1
+    rows, where copies with a stride gather one element at a time.
+    """
+    if all(s == 1 for s in window.stride):
+        return False
+    phases = math.prod(min(s, k) for s, k in zip(window.stride, window.kernel_size, strict=True))
+    return window.kernel_numel >= 2 * phases
+
+
+def _phase_boxes(
+    window: Window, origin: tuple[int, ...], source: np.ndarray, rows: tuple[int, int]
+) -> Iterator[tuple[tuple[int, ...], Any, _Slices]]:
+    """:func:`_offset_boxes` read through the source's phases, made once for all offsets.
+
+    Along a dim of stride s, output position o at offset k reads source index
+    ``o*s + k*d + origin = s*(o + q) + r``: element ``o + q`` of phase r (the source's indices
+    ``r, r + s, r + 2s, ...``), at stride 1.  Each phase used is copied once (only the rows the
+    output rows read); every offset then copies stride-1 rows out of one phase.
+    """
+    nd = window.ndim
+    shape = source.shape[-nd:]
+    # only the source rows that output rows ``rows`` read, along the first dim
+    s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
+    lo0 = max(0, rows[0] * s0 + origin[0])
+    hi0 = min(shape[0], (rows[1] - 1) * s0 + d0 * (k0 - 1) + origin[0] + 1)
+    source = source[_trailing(slice(lo0, max(hi0, lo0)), (slice(None),) * (nd - 1))]
+    origin = (origin[0] - lo0, *origin[1:])
+    shape = source.shape[-nd:]
+    phases: dict[tuple[int, ...], np.ndarray] = {}
+    ranges = [rows, *((0, o) for o in window.output_shape[1:])]
+    for offset in itertools.product(*(range(k) for k in window.kernel_size)):
+        phase, box, slices = [], [], []
+        for k, s, d, org, n, (o_lo, o_hi) in zip(
+            offset, window.stride, window.dilation, origin, shape, ranges, strict=True
+        ):
+            r = (k * d + org) % s
+            q = (k * d + org - r) // s
+            length = max(0, -(-(n - r) // s))  # elements of phase r
+            lo, hi = max(o_lo, -q), min(o_hi, length - q)
+            phase.append(r)
+            if hi <= lo:
+                box.append(slice(0, 0))
+                continue
+            slices.append(slice(lo + q, hi + q))
+            box.append(slice(lo - o_lo, hi - o_lo))
+        if len(slices) < nd:
+            yield offset, None, tuple(box)
+            continue
+        key = tuple(phase)
+        if key not in phases:
+            steps = tuple(slice(r, None, s) for r, s in zip(key, window.stride, strict=True))
+            phases[key] = np.ascontiguousarray(source[_trailing(steps)])
+        yield offset, (phases[key], tuple(slices)), tuple(box)
+
+
 def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
     """Write the patches of ``x`` for output rows ``rows`` into ``out``.
 
@@ -139,12 +198,21 @@ def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int,
         source, origin = gather_padded(x, window, rows)
     nd = window.ndim
     every = (slice(None),) * nd
-    for offset, source_box, box in _offset_boxes(window, origin, source.shape[-nd:], rows):
+    boxes: Iterator[tuple[tuple[int, ...], Any, _Slices]]
+    if uses_phases(window):  # (phase array, its stride-1 slices) per offset
+        boxes = _phase_boxes(window, origin, source, rows)
+    else:  # (x itself, its strided slices) per offset
+        boxes = (
+            (offset, None if box is None else (source, box), target_box)
+            for offset, box, target_box in _offset_boxes(window, origin, source.shape[-nd:], rows)
+        )
+    for offset, read, box in boxes:
         target = out[_trailing(offset, every)]
-        if source_box is None:
+        if read is None:
             target[...] = 0
             continue
-        target[_trailing(box)] = source[_trailing(source_box)]
+        array, slices = read
+        target[_trailing(box)] = array[_trailing(slices)]
         for dim in range(nd):
             after = (slice(None),) * (nd - 1 - dim)
             if box[dim].start > 0:

@@ -108,10 +108,11 @@ def _why_not(
         return reason
     backward = op in ("conv_backward", "conv_transpose")
     per_channel = _depthwise.workspace_per_channel(geometry, dtype.itemsize, backward)
-    if per_channel * num_threads() > budget:
+    threads = num_threads() if _depthwise.PARALLEL else 1
+    if per_channel * threads > budget:
         return (
-            f"one channel of one image needs {per_channel:,} bytes on each of {num_threads()} "
-            f"threads, over max_workspace_bytes={budget:,}"
+            f"one channel of one image needs {per_channel:,} bytes (on each of {threads} "
+            f"threads), over max_workspace_bytes={budget:,}"
         )
     return None
 
