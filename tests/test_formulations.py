@@ -229,11 +229,11 @@ def test_buffers_are_reused_across_calls() -> None:
 # ---- concurrency ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "depthwise"])
+@pytest.mark.parametrize("algorithm", ["im2col", "depthwise", "winograd"])
 def test_concurrent_calls_from_8_threads_equal_sequential_ones(algorithm: str) -> None:
     """Buffers are per thread: 8 threads convolving different arrays at once get the right ones."""
     rng = np.random.default_rng(1)
-    groups = 8 if algorithm == "depthwise" else 2
+    groups = {"depthwise": 8, "winograd": 1}.get(algorithm, 2)
     cases = []
     for i in range(8):
         x = rng.standard_normal((2, 8, 20 + i, 24), dtype=np.float32)
@@ -243,12 +243,14 @@ def test_concurrent_calls_from_8_threads_equal_sequential_ones(algorithm: str) -
         )
         cases.append((x, w, dy.astype(np.float32)))
     options = {"padding": 1, "groups": groups, "algorithm": algorithm}
+    # Winograd computes forward products only: the gradients of that case go through im2col
+    gradients = dict(options, algorithm="im2col" if algorithm == "winograd" else algorithm)
 
     def compute(case: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[np.ndarray]:
         x, w, dy = case
         out = [convmm.conv(x, w, **options)]
-        out += [g for g in convmm.conv_backward(dy, x, w, **options) if g is not None]
-        out.append(convmm.conv_transpose(dy, w, **options))
+        out += [g for g in convmm.conv_backward(dy, x, w, **gradients) if g is not None]
+        out.append(convmm.conv_transpose(dy, w, **gradients))
         return out
 
     sequential = [compute(case) for case in cases]
@@ -298,6 +300,11 @@ def test_plan_says_what_a_call_would_do() -> None:
         ({"algorithm": "winograd-ish"}, ValueError, r"algorithm must be one of 'auto', 'im2col'"),
         ({"algorithm": 3}, TypeError, r"algorithm must be one of .* got 3 \(int\)"),
         ({"algorithm": "depthwise"}, ValueError, r"algorithm='depthwise' does not apply: needs"),
+        (
+            {"algorithm": "winograd", "stride": 2},
+            ValueError,
+            r"algorithm='winograd' does not apply: needs stride 1",
+        ),
         ({"op": "convolve"}, ValueError, r"op must be one of 'conv', 'conv_backward'"),
         ({"dtype": "banana"}, TypeError, r"dtype must be a NumPy dtype"),
     ],
@@ -307,4 +314,20 @@ def test_plan_and_algorithm_errors(kwargs: dict[str, Any], error: type, pattern:
         convmm.plan((1, 4, 8, 8), (4, 4, 3, 3), **kwargs)
     if "algorithm" in kwargs:
         with pytest.raises(error, match=r"^convmm\.conv: " + pattern):
-            convmm.conv(np.ones((1, 4, 8, 8)), np.ones((4, 4, 3, 3)), algorithm=kwargs["algorithm"])
+            convmm.conv(np.ones((1, 4, 8, 8)), np.ones((4, 4, 3, 3)), **kwargs)
+
+
+def test_winograd_serves_forward_products_only() -> None:
+    x, w = np.ones((1, 4, 8, 8)), np.ones((4, 4, 3, 3))
+    with pytest.raises(ValueError, match=r"conv_backward: algorithm='winograd' does not apply"):
+        convmm.conv_backward(np.ones((1, 4, 6, 6)), x, w, algorithm="winograd")
+    p = convmm.plan(x, w, op="conv_backward")
+    assert "forward products only" in dict(p.alternatives)["winograd"]
+    # the transposed convolution's input gradient is a forward product: Winograd serves it
+    y = convmm.conv_transpose(np.ones((1, 4, 6, 6)), w)
+    grads = convmm.conv_transpose_backward(np.ones_like(y), np.ones((1, 4, 6, 6)), w)
+    forced = convmm.conv_transpose_backward(
+        np.ones_like(y), np.ones((1, 4, 6, 6)), w, algorithm="winograd"
+    )
+    for g, h in zip(grads, forced, strict=True):
+        assert g is not None and h is not None and np.allclose(g, h)

@@ -58,7 +58,7 @@ def plan(
         As in :func:`convmm.conv` (``padding_mode`` for the convolutions only).
     output_padding, output_size
         As in :func:`convmm.conv_transpose` (the transposed ops only).
-    algorithm : {'auto', 'im2col', 'depthwise'}
+    algorithm : {'auto', 'im2col', 'depthwise', 'winograd'}
         ``'auto'`` shows what convmm picks; a name shows that formulation's plan (or the error
         the call would raise).
     max_workspace_bytes : int, optional

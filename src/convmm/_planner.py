@@ -6,6 +6,9 @@ Every formulation is a matrix-product view of the same convolution, behind one i
   Serves every geometry; a 1x1 kernel at stride 1 without padding multiplies the input itself.
 - ``depthwise`` (``_depthwise``): one input channel per group; the block-diagonal K is applied
   one kernel offset at a time (a multiply-accumulate over shifted views), so no tiny GEMMs.
+- ``winograd`` (``_winograd``): F(2x2, 3x3) for 2-D 3x3 stride-1 layers, 16 GEMMs with 2.25
+  times fewer multiplies; the forward product only (its gradients go through im2col), not
+  bit-identical to im2col (float32 error like direct convolution's).
 
 ``algorithm='auto'`` picks per geometry, dtype, layout and workspace bound; a forced name that
 does not apply is a clear error.  The choice never changes a result beyond the float rounding
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _depthwise, _engine
+from . import _depthwise, _engine, _winograd
 from ._errors import ConvmmTypeError, ConvmmValueError
 from ._geometry import ConvGeometry
 from ._workspace import num_threads
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 #: The names ``algorithm=`` takes.
-ALGORITHMS = ("auto", "im2col", "depthwise")
+ALGORITHMS = ("auto", "im2col", "depthwise", "winograd")
 
 #: The operations a plan is for, in convolution terms: the forward product, the input
 #: gradient (the transposed convolution), and both gradients.
@@ -103,6 +106,8 @@ def _why_not(
 ) -> str | None:
     if name == "im2col":
         return None
+    if name == "winograd":
+        return _winograd_why_not(geometry, dtype, budget, op)
     reason = _depthwise.applies(geometry)
     if reason is not None:
         return reason
@@ -115,6 +120,43 @@ def _why_not(
             f"threads), over max_workspace_bytes={budget:,}"
         )
     return None
+
+
+#: The forward products: a convolution's, and the input gradient of a transposed one.
+_FORWARD_OPS = ("conv", "conv_transpose_backward")
+
+#: Where Winograd's 16 products could outweigh its transforms (onnxruntime's MLAS: C >= 32,
+#: 8x8 outputs, 16 tiles).
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_TILES = 16
+
+
+def _winograd_why_not(
+    geometry: ConvGeometry, dtype: np.dtype[Any], budget: int, op: str
+) -> str | None:
+    if op not in _FORWARD_OPS:
+        return "computes forward products only (the gradients are im2col's)"
+    reason = _winograd.applies(geometry)
+    if reason is not None:
+        return reason
+    if dtype not in (np.float32, np.float64):  # pragma: no cover - compute dtypes are these
+        return f"needs float32 or float64; got {dtype}"
+    per_image = _winograd.workspace_per_image(geometry, dtype.itemsize)
+    if per_image > budget:
+        return f"one image needs {per_image:,} bytes, over max_workspace_bytes={budget:,}"
+    return None
+
+
+#: Whether 'auto' may pick Winograd at all: not yet, it loses to im2col on every layer measured
+#: (see ``_winograd``'s notes); the rule below is MLAS's, for when its transforms get faster.
+WINOGRAD_AUTO = False
+
+
+def _winograd_pays(geometry: ConvGeometry) -> bool:
+    th, tw = (-(-n // 2) for n in geometry.window.output_shape)
+    channels = min(geometry.in_channels, geometry.out_channels)
+    big = channels >= WINOGRAD_MIN_CHANNELS and th * tw >= WINOGRAD_MIN_TILES
+    return WINOGRAD_AUTO and big
 
 
 def choose(
@@ -134,6 +176,13 @@ def choose(
             "depthwise",
             "one input channel per group: a multiply-accumulate per kernel offset instead of "
             f"{geometry.groups} tiny GEMMs",
+            alternatives,
+        )
+    if why["winograd"] is None and _winograd_pays(geometry):
+        return (
+            "winograd",
+            "a 3x3 stride-1 layer with channels and tiles enough: F(2x2, 3x3), 16 GEMMs with "
+            "2.25x fewer multiplies",
             alternatives,
         )
     window = geometry.window
@@ -161,7 +210,7 @@ def forward(
 ) -> np.ndarray:
     """The convolution's output by the chosen formulation."""
     name = choose(op, geometry, dtype, algorithm, budget, func)[0]
-    module = _depthwise if name == "depthwise" else _engine
+    module: Any = {"depthwise": _depthwise, "winograd": _winograd}.get(name, _engine)
     y: np.ndarray = module.forward(
         x, w, b, geometry, out_dtype=out_dtype, dtype=dtype, budget=budget, func=func
     )
@@ -186,6 +235,8 @@ def backward(
 
     ``x`` is needed for dK only (the transposed convolution asks for dx alone, with ``x=None``).
     """
+    if op == "conv_transpose_backward" and algorithm == "winograd":
+        algorithm = "im2col"  # Winograd computed its input gradient; the weight's is im2col's
     name = choose(op, geometry, dtype, algorithm, budget, func)[0]
     if name == "depthwise":
         return _depthwise.backward(
