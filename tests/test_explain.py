@@ -608,3 +608,14 @@ def test_backward_without_a_gradient_uses_one_two_three() -> None:
     assert np.array_equal(e.grad_output.ravel(), np.arange(1.0, 19.0))
     assert e.grad_bias is not None and list(e.grad_bias) == [45, 126]
     assert all(e.checks.values())
+
+
+def test_the_text_says_which_formulation_conv_uses() -> None:
+    """One line from the planner: the algorithm convmm.conv would use for this call, and why."""
+    depthwise = convmm.explain(np.ones((1, 3, 5, 5)), np.ones((3, 1, 3, 3)), groups=3)
+    assert "convmm.conv computes it with algorithm='depthwise': one input channel" in str(depthwise)
+    general = convmm.explain(np.ones((1, 2, 5, 5)), np.ones((80, 2, 3, 3)))
+    assert "algorithm='im2col'" in str(general)
+    assert general.plan().algorithm == "im2col"
+    backward = convmm.explain_backward(None, np.ones((1, 2, 5, 5)), np.ones((80, 2, 3, 3)))
+    assert "convmm.conv_backward computes it with algorithm='im2col'" in str(backward)

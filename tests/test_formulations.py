@@ -211,12 +211,12 @@ def test_buffers_are_reused_across_calls() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 32, 32, 32), dtype=np.float32)
     w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
-    first, first_peak = _peak_extra(lambda: convmm.conv(x, w, padding=1))
+    first, first_peak = _peak_extra(lambda: convmm.conv(x, w, padding=1, algorithm="im2col"))
     gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        second = convmm.conv(x, w, padding=1)
+        second = convmm.conv(x, w, padding=1, algorithm="im2col")
         second_peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -277,13 +277,15 @@ def test_concurrent_calls_from_8_threads_equal_sequential_ones(algorithm: str) -
 
 
 def test_plan_says_what_a_call_would_do() -> None:
-    p = convmm.plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    p = convmm.plan((8, 128, 28, 28), (128, 128, 3, 3), padding=1)
     assert p.algorithm == "im2col" and p.op == "conv"
     assert p.chunks > 1 and 0 < p.workspace_bytes <= p.max_workspace_bytes
     assert dict(p.alternatives)["im2col"] == "applies"
     assert "one input channel per group" in dict(p.alternatives)["depthwise"]
     line = str(p)
     assert "\n" not in line and line.startswith("conv: im2col (")
+    few = convmm.plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1)  # few filters: shift wins
+    assert few.algorithm == "shift" and "one GEMM per kernel row" in few.reason
     pointwise = convmm.plan((8, 64, 56, 56), (128, 64, 1, 1))
     assert pointwise.workspace_bytes == 0 and "P is a view" in pointwise.reason
     depthwise = convmm.plan(np.ones((2, 8, 9, 9)), np.ones((8, 1, 3, 3)), groups=8)
@@ -331,3 +333,20 @@ def test_winograd_serves_forward_products_only() -> None:
     )
     for g, h in zip(grads, forced, strict=True):
         assert g is not None and h is not None and np.allclose(g, h)
+
+
+@pytest.mark.parametrize("algorithm", ["shift", "winograd"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_forward_formulations_stay_within_the_bound(algorithm: str, mode: str) -> None:
+    """A layer whose P would be 42 MB under a 16 MiB bound: the measured peak stays within."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 32, 96, 96), dtype=np.float32)
+    w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
+    bound = 16 * MiB
+    options: dict[str, Any] = {"padding": 1, "padding_mode": mode, "max_workspace_bytes": bound}
+    planned = convmm.plan(x, w, **options, algorithm=algorithm)
+    assert planned.algorithm == algorithm and planned.workspace_bytes <= bound
+    result, peak = _peak_extra(lambda: convmm.conv(x, w, **options, algorithm=algorithm))
+    assert peak - result.nbytes <= bound + MiB, f"{(peak - result.nbytes) / MiB:.1f} MiB"
+    with pytest.raises(ValueError, match=rf"algorithm='{algorithm}' does not apply: one image"):
+        convmm.conv(x, w, padding=1, max_workspace_bytes=MiB, algorithm=algorithm)

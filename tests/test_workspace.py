@@ -38,6 +38,9 @@ MiB = 2**20
 BOUND = 64 * MiB
 SLACK = 2 * MiB  # the flattened weight, index arrays, Python objects
 HUGE = 2**31  # a bound that lets the whole of P be allocated at once
+#: These cases measure the im2col formulation's chunks (each other formulation's bound is
+#: measured in test_formulations.py; the random layers below take whatever 'auto' picks).
+IM2COL = "im2col"
 
 
 def _budget_sized(call: Callable[[], Any]) -> Callable[[], Any]:
@@ -172,7 +175,9 @@ def test_workspace_bound_holds(
     w = (_random(wshape, wdtype, 2) / np.sqrt(math.prod(wshape[1:]))).astype(wdtype)
     bias = _random((wshape[0],), wdtype, 3)
 
-    out, peak = _peak_extra(lambda: convmm.conv(x, w, bias, max_workspace_bytes=BOUND, **kwargs))
+    out, peak = _peak_extra(
+        lambda: convmm.conv(x, w, bias, max_workspace_bytes=BOUND, **kwargs, algorithm=IM2COL)
+    )
     full, per_image = _full_patch_bytes(x, w, kwargs, out)
     assert full > 4 * BOUND, "the case is meant to need far more than the bound"
     assert (per_image > BOUND) == rows, "the case does not exercise what it says"
@@ -184,7 +189,9 @@ def test_workspace_bound_holds(
     )
 
     reference, reference_peak = _peak_extra(
-        _budget_sized(lambda: convmm.conv(x, w, bias, max_workspace_bytes=HUGE, **kwargs))
+        _budget_sized(
+            lambda: convmm.conv(x, w, bias, max_workspace_bytes=HUGE, **kwargs, algorithm=IM2COL)
+        )
     )
     # Sanity of the measurement: with a huge bound the whole P is allocated, and seen.
     assert reference_peak - reference.nbytes >= full
@@ -204,13 +211,15 @@ def test_default_bound_is_respected() -> None:
     bound = convmm.DEFAULT_MAX_WORKSPACE_BYTES
     x = _random((4, 128, 256, 256), np.float32, 4)
     w = _random((8, 128, 3, 3), np.float32, 5) / np.float32(32)
-    out, peak = _peak_extra(lambda: convmm.conv(x, w, padding=1))
+    out, peak = _peak_extra(lambda: convmm.conv(x, w, padding=1, algorithm=IM2COL))
     full, per_image = _full_patch_bytes(x, w, {}, out)
     assert full > 4 * bound
     assert per_image > bound  # even one image must be split into runs of rows
     assert peak - out.nbytes <= bound + SLACK
     reference, reference_peak = _peak_extra(
-        _budget_sized(lambda: convmm.conv(x, w, padding=1, max_workspace_bytes=HUGE))
+        _budget_sized(
+            lambda: convmm.conv(x, w, padding=1, max_workspace_bytes=HUGE, algorithm=IM2COL)
+        )
     )
     assert reference_peak - reference.nbytes >= full
     _assert_equal_up_to_rounding(out, reference, x, w, None, False)

@@ -68,7 +68,7 @@ def conv(
         alone is too large its output rows, are processed in chunks that fit; the result is
         the unchunked computation's up to the last bit (BLAS may order the sums differently for
         a chunk of a different width).
-    algorithm : {'auto', 'im2col', 'depthwise', 'winograd'}
+    algorithm : {'auto', 'im2col', 'shift', 'depthwise', 'winograd'}
         The formulation (see :func:`convmm.plan`): ``'auto'`` picks the fastest that applies to
         this geometry, dtype, layout and bound; a name forces it (an error if it does not
         apply).  Every formulation gives the same result up to float rounding.
@@ -221,7 +221,7 @@ def conv_backward(
     max_workspace_bytes : int, optional
         As in :func:`conv`: P (reused for Kᵀ·dY), the padded border's fold buffer and any
         dtype-conversion buffer stay within the bound.
-    algorithm : {'auto', 'im2col', 'depthwise', 'winograd'}
+    algorithm : {'auto', 'im2col', 'shift', 'depthwise', 'winograd'}
         As in :func:`conv`.
 
     Returns

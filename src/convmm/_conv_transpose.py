@@ -169,7 +169,7 @@ def conv_transpose(
         :func:`conv_transpose_output_padding`).
     max_workspace_bytes : int, optional
         As in :func:`conv`: the Kᵀ·X columns are formed in chunks within the bound.
-    algorithm : {'auto', 'im2col', 'depthwise', 'winograd'}
+    algorithm : {'auto', 'im2col', 'shift', 'depthwise', 'winograd'}
         As in :func:`conv`.
 
     Returns

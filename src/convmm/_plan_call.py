@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _depthwise, _engine
+from . import _depthwise, _engine, _shift, _winograd
 from ._arrays import as_float_array, compute_dtype, workspace_budget
 from ._conv_transpose import _geometry as transpose_geometry
 from ._errors import ConvmmTypeError, ConvmmValueError
@@ -58,7 +58,7 @@ def plan(
         As in :func:`convmm.conv` (``padding_mode`` for the convolutions only).
     output_padding, output_size
         As in :func:`convmm.conv_transpose` (the transposed ops only).
-    algorithm : {'auto', 'im2col', 'depthwise', 'winograd'}
+    algorithm : {'auto', 'im2col', 'shift', 'depthwise', 'winograd'}
         ``'auto'`` shows what convmm picks; a name shows that formulation's plan (or the error
         the call would raise).
     max_workspace_bytes : int, optional
@@ -74,9 +74,11 @@ def plan(
     Examples
     --------
     >>> import convmm
-    >>> p = convmm.plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    >>> p = convmm.plan((8, 128, 28, 28), (128, 128, 3, 3), padding=1)
     >>> p.algorithm, p.chunks > 1, p.workspace_bytes <= p.max_workspace_bytes
     ('im2col', True, True)
+    >>> convmm.plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1).algorithm
+    'shift'
     >>> convmm.plan((8, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32).algorithm
     'depthwise'
     """
@@ -126,6 +128,12 @@ def plan(
         largest = max(((b1 - b0) * (c1 - c0) for (b0, b1), (c0, c1) in blocks), default=0)
         used = threads if _depthwise.PARALLEL else 1
         chunks, workspace = len(blocks), largest * per_channel * min(used, len(blocks))
+    elif chosen == "shift":  # one image at a time
+        chunks, workspace = geometry.batch, _shift.workspace_per_image(geometry, compute.itemsize)
+    elif chosen == "winograd":
+        per_image = _winograd.workspace_per_image(geometry, compute.itemsize)
+        step = max(1, min(geometry.batch, min(budget, _winograd.CHUNK_BYTES) // per_image))
+        chunks, workspace = -(-geometry.batch // step), step * per_image
     else:
         x_dtype = compute if op == "conv_transpose" else x.dtype
         if op == "conv_transpose_backward":  # grad_output is the convolution's input

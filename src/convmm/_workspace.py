@@ -2,8 +2,9 @@
 
 Buffers.  A P chunk is sized to the caches (see ``_plan``), so one buffer per thread and purpose
 serves every chunk of every call: :func:`buffer` hands out the thread's cached array when it is
-large enough, and caches a new one only up to :data:`CACHED_BYTES` (a larger buffer, which a
-small cache target or a large bound can ask for, is allocated for the call and freed after it).
+large enough, and caches a new one only up to :data:`CACHED_BYTES`, and while the thread's
+cached buffers hold at most :data:`CACHED_TOTAL_BYTES` (a larger buffer is allocated for the
+call and freed after it).  :func:`clear_buffers` frees them.
 The cache is thread-local, so concurrent calls from several threads never share a buffer.
 
 Threads.  NumPy's copies and ufuncs release the GIL, so an unfold or a fold split along the
@@ -33,8 +34,10 @@ __all__ = [
     "set_num_threads",
 ]
 
-#: The most bytes one cached buffer may keep between calls (per thread and purpose).
+#: The most bytes one cached buffer may keep between calls (per thread and purpose), and the
+#: most all of a thread's cached buffers may keep together.
 CACHED_BYTES = 32 * 2**20
+CACHED_TOTAL_BYTES = 64 * 2**20
 
 
 class _Buffers(threading.local):
@@ -56,10 +59,11 @@ def buffer(elements: int, dtype: np.dtype[Any], purpose: str) -> np.ndarray:
     if cached is not None and cached.size >= elements:
         return cached[:elements]
     array = np.empty(elements, dtype=dtype)
-    if array.nbytes <= CACHED_BYTES:
+    if cached is not None:  # replaced by the larger one, or dropped
+        del _BUFFERS.arrays[key]
+    held = sum(a.nbytes for a in _BUFFERS.arrays.values())
+    if array.nbytes <= CACHED_BYTES and held + array.nbytes <= CACHED_TOTAL_BYTES:
         _BUFFERS.arrays[key] = array
-    elif cached is not None and elements * array.itemsize > CACHED_BYTES:
-        del _BUFFERS.arrays[key]  # a larger one is not kept; don't keep the smaller one alive
     return array
 
 

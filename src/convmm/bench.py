@@ -235,6 +235,14 @@ class _Arrays:
     dy: np.ndarray | None
 
 
+def _baseline_arrays(layer: Layer, a: _Arrays) -> _Arrays:
+    """The arrays of the NumPy baselines: float16 computed in float32, as convmm does."""
+    if layer.dtype != "float16":
+        return a
+    dy = None if a.dy is None else a.dy.astype(np.float32)
+    return _Arrays(a.x.astype(np.float32), a.w.astype(np.float32), a.b.astype(np.float32), dy)
+
+
 def _arrays(layer: Layer, seed: int = 0) -> _Arrays:
     rng = np.random.default_rng(seed)
     dtype = np.dtype(layer.dtype)
@@ -522,7 +530,7 @@ def candidates_for(layer: Layer, threads: int | None = None) -> dict[str, Candid
     found.update(_convmm_candidates(layer, a))
     found.update(_torch_candidates(layer, a, threads))
     found.update(_onnx_candidates(layer, a, threads))
-    found.update(_naive_candidates(layer, a))
+    found.update(_naive_candidates(layer, _baseline_arrays(layer, a)))
     return found
 
 

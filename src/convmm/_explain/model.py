@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from .. import reference
-from .._arrays import as_float_array, check_allocation, compute_dtype, conv_arrays
+from .._arrays import (
+    DEFAULT_MAX_WORKSPACE_BYTES,
+    as_float_array,
+    check_allocation,
+    compute_dtype,
+    conv_arrays,
+)
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
 from .._errors import ConvmmTypeError, ConvmmValueError
@@ -35,7 +41,9 @@ from .._geometry import (
     transposed_output_size_terms,
 )
 from .._im2col import fold_into, source_indices
+from .._planner import ConvPlan, choose
 from .._unfold import unfold
+from .._workspace import num_threads
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -146,6 +154,23 @@ class Explanation:
     def elided(self) -> bool:
         """Whether P is too large to show whole (more than ``max_entries`` entries)."""
         return int(self.patches.size) > self.max_entries
+
+    def plan(self) -> ConvPlan:
+        """How the library's own function computes this call (see :func:`convmm.plan`).
+
+        Planned for the whole batch in float64, the dtype the explanation computes in, within
+        the default workspace bound.
+        """
+        op = "conv" if self.kind == "conv" else self.kind
+        name, reason, alternatives = choose(
+            op,
+            self.geometry,
+            np.dtype(np.float64),
+            "auto",
+            DEFAULT_MAX_WORKSPACE_BYTES,
+            f"convmm.{self.kind}",
+        )
+        return ConvPlan(op, name, reason, alternatives, 0, 0, num_threads(), 0)
 
     def formula(self) -> tuple[FormulaTerms, ...]:
         """The output-size formula's numbers, one per spatial dim.

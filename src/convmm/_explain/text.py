@@ -199,6 +199,8 @@ def _groups(g: int, lines: list[str], indent: str = "   ") -> list[int]:
 
 
 def _checks(e: Explanation, lines: list[str]) -> None:
+    plan = e.plan()
+    lines.append(f"convmm.{e.kind} computes it with algorithm={plan.algorithm!r}: {plan.reason}.")
     lines.append("Checks:")
     for name in e.checks:
         lines.append(f"   {name}: {e.verdict(name)}")

@@ -1,0 +1,154 @@
+"""The shift formulation: one GEMM per kernel row on shifted views, P a kernel row high.
+
+At stride 1, moving a kernel offset along the first spatial dim shifts every patch by one
+constant in the flattened padded input.  So of im2col's P only the rows of the first kernel row
+need copying (``C_in · prod(kernel[1:])`` rows, over the output's rows at the padded width and
+``kernel[0] - 1`` rows more); the rows for kernel row ``a`` are the same matrix shifted by
+``a · dilation · padded_row`` columns, a strided view that the BLAS reads directly.  The product
+is the sum over kernel rows of ``K_a · shift_a(P₀)``:
+
+    ``Y = Σ_a  K_a · P₀[:, a·d·W_p : a·d·W_p + L]``
+
+``kernel[0]`` GEMMs in place of one, each as long, and P₀ ``kernel[0]`` times smaller than P
+(for a 1-D signal P₀ is the padded signal itself: no copy at all).  The columns past the output
+width (the padded width's extra cells) are computed and cropped.
+
+Serves stride 1 (any dilation, padding, padding mode, groups, layout, rank); the forward
+products only (the gradients are im2col's).  One image at a time, within the bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from ._arrays import check_allocation
+from ._errors import ConvmmValueError
+from ._geometry import ConvGeometry, Window
+from ._im2col import gather_padded
+from ._workspace import buffer
+
+__all__ = ["applies", "forward", "workspace_per_image"]
+
+
+def applies(geometry: ConvGeometry) -> str | None:
+    """None when the shift formulation serves this geometry; else why not."""
+    if any(s != 1 for s in geometry.window.stride):
+        return f"needs stride 1; got {geometry.window.stride}"
+    return None
+
+
+def _sizes(window: Window) -> tuple[int, int, int]:
+    """(padded row size W_p, product length L, P₀ length) in the flattened padded input."""
+    row = math.prod(window.padded_shape[1:])
+    length = window.output_shape[0] * row
+    extent = length + (window.kernel_size[0] - 1) * window.dilation[0] * row
+    return row, length, extent
+
+
+def _rest_offsets(window: Window) -> list[int]:
+    """The flat shift of each kernel offset along the dims after the first."""
+    padded = window.padded_shape
+    steps = [math.prod(padded[d + 1 :]) for d in range(1, window.ndim)]
+    return [
+        sum(o * d * step for o, d, step in zip(offset, window.dilation[1:], steps, strict=True))
+        for offset in itertools.product(*(range(k) for k in window.kernel_size[1:]))
+    ]
+
+
+def workspace_per_image(geometry: ConvGeometry, itemsize: int) -> int:
+    """Bytes of one image's buffers: the flat padded input, P₀, the sum and one product."""
+    window = geometry.window
+    _, length, extent = _sizes(window)
+    rest = math.prod(window.kernel_size[1:])
+    flat = math.prod(window.padded_shape) + max(_rest_offsets(window), default=0) + extent
+    p0 = 0 if window.ndim == 1 else geometry.in_channels * rest * extent
+    gathered = math.prod(window.padded_shape) * geometry.in_channels
+    return (geometry.in_channels * flat + p0 + gathered + 2 * geometry.out_channels * length) * (
+        itemsize
+    )
+
+
+def _flat_input(x: np.ndarray, window: Window, dtype: np.dtype[Any], size: int) -> np.ndarray:
+    """One image ``(C, *spatial)`` zero- or mode-padded, flattened, zeros past it: ``(C, size)``."""
+    c = x.shape[0]
+    flat = buffer(c * size, dtype, "shift-input").reshape(c, size)
+    grid = math.prod(window.padded_shape)
+    padded = flat[:, :grid].reshape(c, *window.padded_shape)
+    flat[:, grid:] = 0
+    if window.padding_mode != "zeros" and window.is_padded:
+        padded[...] = gather_padded(x, window, (0, window.output_shape[0]))[0]
+        return flat
+    if window.is_padded:
+        padded[...] = 0
+    inner = tuple(
+        slice(before, before + n)
+        for (before, _), n in zip(window.padding, window.input_shape, strict=True)
+    )
+    padded[(slice(None),) + inner] = x
+    return flat
+
+
+def forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    geometry: ConvGeometry,
+    *,
+    out_dtype: np.dtype[Any],
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+) -> np.ndarray:
+    """``y = Σ_a K_a · shift_a(P₀) + b`` for a batched ``x``; ``y`` in ``out_dtype``."""
+    window = geometry.window
+    nd, g = window.ndim, geometry.groups
+    cin, cout = geometry.in_channels, geometry.out_channels
+    cg, cog = geometry.in_channels_per_group, geometry.out_channels_per_group
+    spatial = window.output_shape
+    batch = x.shape[0]
+    shape = (batch, *spatial, cout) if geometry.channels_last else (batch, cout, *spatial)
+    check_allocation(shape if geometry.batched else shape[1:], out_dtype, func=func)
+    per_image = workspace_per_image(geometry, dtype.itemsize)
+    if per_image > budget:
+        raise ConvmmValueError(
+            f"{func}: max_workspace_bytes={budget} is too small for algorithm='shift': one "
+            f"image needs {per_image} bytes; give at least that or use algorithm='im2col'"
+        )
+    y = np.empty(shape, dtype=out_dtype)
+    source = np.moveaxis(x, -1, 1) if geometry.channels_last else x
+    target = np.moveaxis(y, -1, 1) if geometry.channels_last else y
+    row, length, extent = _sizes(window)
+    shifts = _rest_offsets(window)
+    rest = len(shifts)
+    k0, d0 = window.kernel_size[0], window.dilation[0]
+    size = math.prod(window.padded_shape) + max(shifts, default=0) + extent
+    # K_a: (g, C_out/g, C_in/g · prod(kernel[1:])) per kernel row a, P₀'s row order (c, rest)
+    weights = np.asarray(w, dtype=dtype).reshape(g, cog, cg, k0, rest)
+    kernels = [np.ascontiguousarray(weights[:, :, :, a, :].reshape(g, cog, -1)) for a in range(k0)]
+    bias = None if b is None else np.asarray(b, dtype=dtype).reshape(g, cog, 1)
+    crop = (Ellipsis,) + tuple(slice(0, n) for n in spatial[1:])
+    for image in range(batch):
+        flat = _flat_input(source[image], window, dtype, size)
+        if nd == 1:  # P₀ is the padded signal itself
+            p0 = flat[:, :extent].reshape(g, cg, extent)
+        else:
+            p0_full = buffer(cin * rest * extent, dtype, "shift-p0").reshape(cin, rest, extent)
+            for j, shift in enumerate(shifts):
+                p0_full[:, j] = flat[:, shift : shift + extent]
+            p0 = p0_full.reshape(g, cg * rest, extent)
+        acc = buffer(g * cog * length, dtype, "shift-acc").reshape(g, cog, length)
+        step = buffer(g * cog * length, dtype, "shift-step").reshape(g, cog, length)
+        for a in range(k0):
+            start = a * d0 * row
+            np.matmul(kernels[a], p0[:, :, start : start + length], out=acc if a == 0 else step)
+            if a:
+                acc += step
+        if bias is not None:
+            acc += bias
+        rows = acc.reshape(cout, spatial[0], *window.padded_shape[1:])
+        target[image] = rows[crop]
+    return y
