@@ -654,7 +654,9 @@ def test_conv_backward_workspace_bound_batch_chunks() -> None:
     bound = 64 * MiB
 
     def call() -> Any:
-        return convmm.conv_backward(dy, x, w, padding=1, max_workspace_bytes=bound)
+        return convmm.conv_backward(
+            dy, x, w, padding=1, max_workspace_bytes=bound, algorithm=CHUNKED
+        )
 
     with recorded_plans() as plans:
         got, peak = _traced(call)

@@ -350,3 +350,22 @@ def test_forward_formulations_stay_within_the_bound(algorithm: str, mode: str) -
     assert peak - result.nbytes <= bound + MiB, f"{(peak - result.nbytes) / MiB:.1f} MiB"
     with pytest.raises(ValueError, match=rf"algorithm='{algorithm}' does not apply: one image"):
         convmm.conv(x, w, padding=1, max_workspace_bytes=MiB, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("op", ["conv_backward", "conv_transpose"])
+def test_shift_gradients_stay_within_the_bound(op: str) -> None:
+    """dX as a convolution of dY and dK one GEMM per kernel row: the peak stays in 16 MiB."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 32, 96, 96), dtype=np.float32)
+    w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
+    bound = 16 * MiB
+    options: dict[str, Any] = {"padding": 1, "max_workspace_bytes": bound}
+    planned = convmm.plan(x, w, op=op, **options)
+    assert planned.algorithm == "shift"
+    if op == "conv_backward":
+        dy = rng.standard_normal(x.shape, dtype=np.float32)
+        call: Callable[[], Any] = lambda: convmm.conv_backward(dy, x, w, **options)  # noqa: E731
+    else:
+        call = lambda: convmm.conv_transpose(x, w, **options)  # noqa: E731
+    result, peak = _peak_extra(call)
+    assert peak - _nbytes(result) <= bound + MiB, f"{(peak - _nbytes(result)) / MiB:.1f} MiB"

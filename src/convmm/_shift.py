@@ -13,8 +13,11 @@ is the sum over kernel rows of ``K_a · shift_a(P₀)``:
 (for a 1-D signal P₀ is the padded signal itself: no copy at all).  The columns past the output
 width (the padded width's extra cells) are computed and cropped.
 
-Serves stride 1 (any dilation, padding, padding mode, groups, layout, rank); the forward
-products only (the gradients are im2col's).  One image at a time, within the bound.
+Serves stride 1 (any dilation, padding, padding mode, groups, layout, rank).  The weight
+gradient is the same sum transposed, ``dK_a = Σ dY · shift_a(P₀)ᵀ`` with dY laid on the padded
+width (zeros in the cropped columns); the input gradient of a stride-1 convolution is itself a
+convolution (of dY with the flipped kernel), which the planner serves.  One image at a time,
+within the bound.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ._geometry import ConvGeometry, Window
 from ._im2col import gather_padded
 from ._workspace import buffer
 
-__all__ = ["applies", "forward", "workspace_per_image"]
+__all__ = ["applies", "forward", "weight_gradient", "workspace_per_image"]
 
 
 def applies(geometry: ConvGeometry) -> str | None:
@@ -152,3 +155,93 @@ def forward(
         rows = acc.reshape(cout, spatial[0], *window.padded_shape[1:])
         target[image] = rows[crop]
     return y
+
+
+def weight_gradient(
+    x: np.ndarray,
+    dy: np.ndarray,
+    geometry: ConvGeometry,
+    *,
+    dtype: np.dtype[Any],
+    budget: int,
+    func: str,
+) -> np.ndarray:
+    """``dK = Σ_images Σ_a dY · shift_a(P₀)ᵀ`` as ``(C_out, C_in/g, *kernel)``, compute dtype."""
+    window = geometry.window
+    g = geometry.groups
+    cin, cout = geometry.in_channels, geometry.out_channels
+    cg, cog = geometry.in_channels_per_group, geometry.out_channels_per_group
+    spatial = window.output_shape
+    per_image = workspace_per_image(geometry, dtype.itemsize)
+    if per_image > budget:
+        raise ConvmmValueError(
+            f"{func}: max_workspace_bytes={budget} is too small for algorithm='shift': one "
+            f"image needs {per_image} bytes; give at least that or use algorithm='im2col'"
+        )
+    source = np.moveaxis(x, -1, 1) if geometry.channels_last else x
+    grads = np.moveaxis(dy, -1, 1) if geometry.channels_last else dy
+    row, length, extent = _sizes(window)
+    shifts = _rest_offsets(window)
+    rest = len(shifts)
+    k0, d0 = window.kernel_size[0], window.dilation[0]
+    size = math.prod(window.padded_shape) + max(shifts, default=0) + extent
+    dk = np.zeros((k0, g, cog, cg * rest), dtype=dtype)
+    step = np.empty((g, cog, cg * rest), dtype=dtype)
+    grid = buffer(cout * length, dtype, "shift-grad")
+    for image in range(x.shape[0]):
+        flat = _flat_input(source[image], window, dtype, size)
+        if window.ndim == 1:
+            p0 = flat[:, :extent].reshape(g, cg, extent)
+        else:
+            p0_full = buffer(cin * rest * extent, dtype, "shift-p0").reshape(cin, rest, extent)
+            for j, shift in enumerate(shifts):
+                p0_full[:, j] = flat[:, shift : shift + extent]
+            p0 = p0_full.reshape(g, cg * rest, extent)
+        # dY on the padded width: its cells where outputs are, zeros in the cropped columns
+        padded_rows = grid.reshape(cout, spatial[0], *window.padded_shape[1:])
+        if window.ndim > 1:
+            padded_rows[...] = 0
+        padded_rows[(Ellipsis,) + tuple(slice(0, n) for n in spatial[1:])] = grads[image]
+        grad = grid.reshape(g, cog, length)
+        for a in range(k0):
+            start = a * d0 * row
+            np.matmul(grad, p0[:, :, start : start + length].transpose(0, 2, 1), out=step)
+            dk[a] += step
+    # (k0, g, cog, cg, rest) -> (C_out, C_in/g, k0, *kernel[1:])
+    weight: np.ndarray = dk.reshape(k0, g, cog, cg, rest).transpose(1, 2, 3, 0, 4)
+    return weight.reshape(cout, cg, *window.kernel_size)
+
+
+def input_gradient_padding(geometry: ConvGeometry) -> tuple[tuple[int, int], ...] | None:
+    """The padding of the convolution of dY that is this stride-1 convolution's input gradient.
+
+    dX is the full correlation of dY with the flipped kernel: per dim ``(d·(k-1) - before,
+    n - out + before)``, where n is the input size and out the output's.  None when the
+    forward padding is larger than that (a crop, not a padding) or not zeros.
+    """
+    window = geometry.window
+    if window.padding_mode != "zeros" and window.is_padded:
+        return None
+    pads = []
+    for n, out, k, d, (before, _) in zip(
+        window.input_shape,
+        window.output_shape,
+        window.kernel_size,
+        window.dilation,
+        window.padding,
+        strict=True,
+    ):
+        pair = (d * (k - 1) - before, n - out + before)
+        if min(pair) < 0:
+            return None
+        pads.append(pair)
+    return tuple(pads)
+
+
+def flipped_transposed_weight(w: np.ndarray, geometry: ConvGeometry, dtype: Any) -> np.ndarray:
+    """``(C_in, C_out/g, *kernel)``: each group's filters transposed, every kernel flipped."""
+    g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
+    kernel = geometry.window.kernel_size
+    grouped = np.asarray(w, dtype=dtype).reshape(g, cog, cg, *kernel).swapaxes(1, 2)
+    flipped = grouped[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
+    return np.ascontiguousarray(flipped.reshape(g * cg, cog, *kernel))
