@@ -398,7 +398,76 @@ def _split_input(
     return batched, full[0], full[1], tuple(full[2:])
 
 
+def _key(value: object) -> object:
+    """A hashable key that tells apart what ``==`` does not (``True`` from ``1``, ``1.0``)."""
+    if isinstance(value, tuple | list):
+        return (type(value), tuple(_key(v) for v in value))
+    return (type(value), value)
+
+
+#: Geometries already built, by their exact arguments: a layer called again is not parsed anew.
+#: Only successful normalisations are kept (a bad argument is refused every time).
+_GEOMETRIES: dict[object, ConvGeometry] = {}
+_GEOMETRIES_KEPT = 1024
+
+
 def conv_geometry(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    bias_shape: tuple[int, ...] | None,
+    *,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    padding_mode: object,
+    channels_last: object,
+    func: str,
+) -> ConvGeometry:
+    """Validate the shapes and options of a convolution and build its geometry (cached).
+
+    ``weight_shape`` is PyTorch's ``(out_channels, in_channels / groups, *kernel_size)``; the
+    spatial rank is ``len(weight_shape) - 2``.
+    """
+    arguments = (
+        input_shape,
+        weight_shape,
+        bias_shape,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        channels_last,
+        func,
+    )
+    key: object = _key(arguments)
+    try:
+        hit = _GEOMETRIES.get(key)
+    except TypeError:  # an unhashable argument (an array): parse it every time
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    geometry = _conv_geometry(
+        input_shape,
+        weight_shape,
+        bias_shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        channels_last=channels_last,
+        func=func,
+    )
+    if key is not None:
+        if len(_GEOMETRIES) >= _GEOMETRIES_KEPT:
+            _GEOMETRIES.clear()
+        _GEOMETRIES[key] = geometry
+    return geometry
+
+
+def _conv_geometry(
     input_shape: tuple[int, ...],
     weight_shape: tuple[int, ...],
     bias_shape: tuple[int, ...] | None,

@@ -18,6 +18,7 @@ input for the non-zero modes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -46,6 +47,26 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _offset_boxes(
+    window: Window,
+    origin: tuple[int, ...],
+    source_shape: tuple[int, ...],
+    rows: tuple[int, int],
+) -> Iterator[tuple[tuple[int, ...], _Slices | None, _Slices]]:
+    """:func:`_boxes`, computed once per window, origin, source shape and rows (cached)."""
+    return iter(_boxes(window, tuple(origin), tuple(source_shape), tuple(rows)))
+
+
+@functools.lru_cache(maxsize=512)
+def _boxes(
+    window: Window,
+    origin: tuple[int, ...],
+    source_shape: tuple[int, ...],
+    rows: tuple[int, int],
+) -> tuple[tuple[tuple[int, ...], _Slices | None, _Slices], ...]:
+    return tuple(_compute_boxes(window, origin, source_shape, rows))
+
+
+def _compute_boxes(
     window: Window,
     origin: tuple[int, ...],
     source_shape: tuple[int, ...],

@@ -11,6 +11,7 @@ differ in the last bits.)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -51,6 +52,39 @@ class Plan:
 
 
 def plan_chunks(
+    geometry: ConvGeometry,
+    *,
+    compute_itemsize: int,
+    input_itemsize: int,
+    patches_are_input: bool,
+    result_buffer: bool,
+    budget: int,
+    func: str,
+    slab_copies: int = 1,
+    target: int | None = None,
+    several_images_buffer: bool = False,
+) -> Plan:
+    """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes (see :func:`_chunks`).
+
+    Plans are cached: a layer called again (a training loop, a benchmark) is not planned
+    anew.  A budget too small is refused every time (errors are not cached).
+    """
+    return _chunks(
+        geometry,
+        compute_itemsize=compute_itemsize,
+        input_itemsize=input_itemsize,
+        patches_are_input=patches_are_input,
+        result_buffer=result_buffer,
+        budget=budget,
+        func=func,
+        slab_copies=slab_copies,
+        target=target,
+        several_images_buffer=several_images_buffer,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _chunks(
     geometry: ConvGeometry,
     *,
     compute_itemsize: int,

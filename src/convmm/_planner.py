@@ -20,6 +20,7 @@ reference).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -201,7 +202,23 @@ def _winograd_pays(geometry: ConvGeometry) -> bool:
 def choose(
     op: str, geometry: ConvGeometry, dtype: np.dtype[Any], algorithm: str, budget: int, func: str
 ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """(formulation, reason, every formulation with why it does or does not apply)."""
+    """(formulation, reason, every formulation with why it does or does not apply).
+
+    Cached per call signature (and thread count): a layer called again is not planned anew.
+    """
+    return _choose(op, geometry, np.dtype(dtype), algorithm, budget, func, num_threads())
+
+
+@functools.lru_cache(maxsize=256)
+def _choose(
+    op: str,
+    geometry: ConvGeometry,
+    dtype: np.dtype[Any],
+    algorithm: str,
+    budget: int,
+    func: str,
+    threads: int,
+) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     names = ALGORITHMS[1:]
     why = {name: _why_not(name, geometry, dtype, budget, op) for name in names}
     alternatives = tuple((name, why[name] or "applies") for name in names)
