@@ -149,6 +149,9 @@ def summary(report: Report) -> list[str]:
                 f", geometric mean {torch_ratio:.2f}× torch (worst {worst.layer} "
                 f"{worst.ratio_torch:.2f}×)"
             )
+        firsts = [r.first_call / r.median for r in records if r.first_call and r.median]
+        if firsts:
+            text += f", first call of a shape at most {max(firsts):.2f}× a later one"
         naive = {
             r.layer: r.median for r in report.records if r.kind == kind and r.candidate == "naive"
         }

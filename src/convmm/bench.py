@@ -134,6 +134,7 @@ class Record:
     peak_bytes: int | None = None
     ratio_torch: float | None = None
     ratio_gemm: float | None = None
+    first_call: float | None = None
     note: str = ""
 
 
@@ -323,9 +324,12 @@ def _naive_candidates(layer: Layer, a: _Arrays) -> dict[str, Candidate]:
     k = a.w.reshape(g, cout // g, -1)
     n = layer.input_shape[0]
 
-    def naive() -> object:
+    bias = a.b.reshape(1, layer.groups, -1, 1)
+
+    def naive() -> object:  # with the bias, as convmm, torch and onnxruntime are timed
         p = _naive_patches(a.x, layer)
         y = np.matmul(k, p)
+        y += bias
         return y.reshape(n, cout, *layer.output_spatial())
 
     p = np.ascontiguousarray(_naive_patches(a.x, layer))
@@ -369,7 +373,8 @@ def _channels_last_baselines(layer: Layer, a: _Arrays) -> dict[str, Candidate]:
     def naive() -> object:
         p = _naive_patches(np.moveaxis(a.x, -1, 1), layer)
         y = np.matmul(k, p).reshape(n, cout, -1)
-        return np.moveaxis(y, 1, -1).reshape(n, *layer.output_spatial(), cout)
+        out = np.moveaxis(y, 1, -1).reshape(n, *layer.output_spatial(), cout)
+        return out + a.b
 
     p = _naive_patches(np.moveaxis(a.x, -1, 1), layer)
     pt = np.ascontiguousarray(p.transpose(1, 0, 3, 2).reshape(g, -1, p.shape[2]))
@@ -697,6 +702,7 @@ def run(
         for layer, candidates in plans:
             samples: dict[str, list[float]] = {name: [] for name in candidates}
             calls: dict[str, int] = {}
+            first = _first_call(candidates["convmm"]) if "convmm" in candidates else None
             for name, call in candidates.items():  # calibrate: one call, then enough calls
                 start = time.perf_counter()
                 call()
@@ -714,12 +720,29 @@ def run(
                 for name, call in candidates.items():
                     if name.startswith(("convmm", "naive")):
                         peaks[name] = _peak(call)
-            report.records.extend(_records(layer, samples, calls, peaks))
+            report.records.extend(_records(layer, samples, calls, peaks, first))
     return report
 
 
+def _first_call(call: Candidate) -> float:
+    """The time of a call of a shape never seen: plans, caches and buffers made afresh."""
+    from . import _geometry, _im2col, _plan, _planner, _workspace
+
+    _workspace.clear_buffers()
+    _geometry._GEOMETRIES.clear()
+    for cached in (_plan._chunks, _planner._choose, _im2col._boxes):
+        cached.cache_clear()
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def _records(
-    layer: Layer, samples: dict[str, list[float]], calls: dict[str, int], peaks: dict[str, int]
+    layer: Layer,
+    samples: dict[str, list[float]],
+    calls: dict[str, int],
+    peaks: dict[str, int],
+    first: float | None = None,
 ) -> list[Record]:
     medians = {name: float(np.median(times)) for name, times in samples.items()}
     torch_time, gemm_time = medians.get("torch"), medians.get("gemm")
@@ -740,6 +763,7 @@ def _records(
                 peak_bytes=peaks.get(name),
                 ratio_torch=median / torch_time if torch_time else None,
                 ratio_gemm=median / gemm_time if gemm_time else None,
+                first_call=first if name == "convmm" else None,
             )
         )
     return records
