@@ -95,7 +95,20 @@ def _along_channels(
     run_parallel(tasks)
 
 
-def _unfold(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
+def _unfold(
+    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int], convert: bool
+) -> None:
+    if convert and x.dtype != out.dtype and rows == (0, window.output_shape[0]):
+        # convert the chunk's images once: strided copies that also convert are ~3x slower
+        converted = buffer(x.size, out.dtype, "converted-input").reshape(x.shape)
+        converted[...] = x
+        x = converted
+    _unfold_same_dtype(x, window, out, rows)
+
+
+def _unfold_same_dtype(
+    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]
+) -> None:
     # Measured on 2-core VMs: two threads gain ~10% on stride-1 unfolds (long contiguous
     # copies) and lose ~13% on strided ones (a 7x7 stride-2 stem), so only the first split.
     entries = out.size if all(s == 1 for s in window.stride) else 0
@@ -206,8 +219,11 @@ def _plan(
     budget: int,
     func: str,
     slab_copies: int = 1,
+    converts: bool | None = None,
 ) -> Plan:
     several = not geometry.channels_last and not patches_are_input
+    if converts is None:  # the unfold reads an input of another dtype than P's
+        converts = slab_itemsize != dtype.itemsize and not patches_are_input
     return plan_chunks(
         geometry,
         compute_itemsize=dtype.itemsize,
@@ -219,6 +235,7 @@ def _plan(
         slab_copies=slab_copies,
         target=CHUNK_BYTES,
         several_images_buffer=several,
+        input_copy=converts,
     )
 
 
@@ -289,6 +306,7 @@ class _Patches:
         geometry = layout.geometry
         self.source = grouped(x, geometry, geometry.in_channels)
         self.buffer = buffer(0 if direct else plan.patch_elements, dtype, "patches")
+        self.converts = plan.converts
 
     def __call__(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
         """(P as the product needs it, its logical view or None when P is the input)."""
@@ -297,7 +315,7 @@ class _Patches:
             return _direct_patches(self.x, geometry, chunk), None
         patches, logical = self.layout.patch_views(self.buffer, chunk)
         source = self.source[chunk.batch[0] : chunk.batch[1]]
-        _unfold(source, geometry.window, logical, chunk.rows)
+        _unfold(source, geometry.window, logical, chunk.rows, self.converts)
         return patches, logical
 
 
@@ -442,7 +460,8 @@ def _backward(
     layout = _Layout(geometry)
     itemsize = dtype.itemsize if x is None else max(x.dtype.itemsize, dtype.itemsize)
     copy = _needs_grad_buffer(dy, dtype)
-    plan = _plan(geometry, dtype, itemsize, False, copy, budget, func, slab_copies=2)
+    converts = x is not None and x.dtype != dtype
+    plan = _plan(geometry, dtype, itemsize, False, copy, budget, func, 2, converts)
     patch_buffer = buffer(plan.patch_elements, dtype, "patches")
     target = grouped(dx, geometry, geometry.in_channels)
     source = None if x is None else grouped(x, geometry, geometry.in_channels)
@@ -457,7 +476,7 @@ def _backward(
         patches, logical = layout.patch_views(patch_buffer, chunk)
         grad = _grad_product(dy, layout, chunk, dtype)
         if source is not None and acc is not None and step is not None:
-            _unfold(source[b0:b1], window, logical, rows)
+            _unfold(source[b0:b1], window, logical, rows, plan.converts)
             if geometry.channels_last:
                 np.matmul(grad.transpose(0, 2, 1), patches, out=step)
             else:

@@ -43,12 +43,15 @@ class Plan:
         straight into the output).
     workspace_bytes : int
         The peak memory of all workspace buffers for the largest chunk.
+    converts : bool
+        Whether chunks of whole images convert their input to the compute dtype first.
     """
 
     chunks: tuple[Chunk, ...]
     patch_elements: int
     result_elements: int
     workspace_bytes: int
+    converts: bool = False
 
 
 def plan_chunks(
@@ -63,12 +66,29 @@ def plan_chunks(
     slab_copies: int = 1,
     target: int | None = None,
     several_images_buffer: bool = False,
+    input_copy: bool = False,
 ) -> Plan:
     """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes (see :func:`_chunks`).
 
     Plans are cached: a layer called again (a training loop, a benchmark) is not planned
     anew.  A budget too small is refused every time (errors are not cached).
     """
+    options = {
+        "compute_itemsize": compute_itemsize,
+        "input_itemsize": input_itemsize,
+        "patches_are_input": patches_are_input,
+        "result_buffer": result_buffer,
+        "budget": budget,
+        "func": func,
+        "slab_copies": slab_copies,
+        "target": target,
+        "several_images_buffer": several_images_buffer,
+    }
+    if input_copy:  # the copy is an optimisation: without it when the bound has no room
+        try:
+            return _chunks(geometry, **options, input_copy=True)
+        except ConvmmValueError:
+            pass
     return _chunks(
         geometry,
         compute_itemsize=compute_itemsize,
@@ -80,6 +100,7 @@ def plan_chunks(
         slab_copies=slab_copies,
         target=target,
         several_images_buffer=several_images_buffer,
+        input_copy=False,
     )
 
 
@@ -96,6 +117,7 @@ def _chunks(
     slab_copies: int = 1,
     target: int | None = None,
     several_images_buffer: bool = False,
+    input_copy: bool = False,
 ) -> Plan:
     """Chunks of ``geometry``'s work whose buffers fit in ``budget`` bytes.
 
@@ -126,6 +148,10 @@ def _chunks(
         slab_rows = (rows - 1) * s0 + d0 * (k0 - 1) + 1
         slab = images * geometry.in_channels * slab_rows * padded_row if gathers else 0
         total = (patch + result) * compute_itemsize + slab_copies * slab * input_itemsize
+        if input_copy and rows == rows_total:  # whole images converted to the compute dtype
+            total += (
+                images * geometry.in_channels * math.prod(window.input_shape) * (compute_itemsize)
+            )
         return patch, result, total
 
     batch = geometry.batch
@@ -142,7 +168,7 @@ def _chunks(
             Chunk((b, min(b + step, batch)), (0, rows_total)) for b in range(0, batch, step)
         )
         patch, result, total = sizes(min(step, batch), rows_total)
-        return Plan(chunks, patch, result, total if batch else 0)
+        return Plan(chunks, patch, result, total if batch else 0, input_copy)
     if sizes(1, 1)[2] > budget:
         raise ConvmmValueError(
             f"{func}: max_workspace_bytes={budget} is too small: one output row of one image "
@@ -162,4 +188,4 @@ def _chunks(
         for r in range(0, rows_total, lo)
     )
     patch, result, total = sizes(1, lo)
-    return Plan(chunks, patch, result, total)
+    return Plan(chunks, patch, result, total, False)
