@@ -81,8 +81,10 @@ def _along_channels(
     the same slice of the first three axes of both, so parts never write the same cell.
     """
     threads = num_threads() if entries >= _PARALLEL_ENTRIES else 1
-    # the axis that splits most evenly (a multiple of the threads), then the longest
-    axis = max(range(3), key=lambda i: (a.shape[i] % threads == 0, a.shape[i]))
+    # the axis that splits most evenly (a multiple of the threads), not the innermost
+    # (channels-last: halves of every channel run), then the longest
+    innermost = [abs(a.strides[i]) == a.itemsize for i in range(3)]
+    axis = max(range(3), key=lambda i: (a.shape[i] % threads == 0, not innermost[i], a.shape[i]))
     if threads <= 1 or a.shape[axis] <= 1:
         work(a, b)
         return
@@ -456,8 +458,10 @@ def _backward(
     window = geometry.window
     shape = _output_shape(geometry, dy.shape[0], window.input_shape, geometry.in_channels)
     check_allocation(_caller_shape(shape, geometry), dtype, func=func)
-    dx = np.zeros(shape, dtype=dtype)
     layout = _Layout(geometry)
+    if x is None and _is_pointwise(geometry) and dy.dtype == dtype and dy.flags.c_contiguous:
+        return _pointwise_input_gradient(dy, w, layout, shape, dtype), None
+    dx = np.zeros(shape, dtype=dtype)
     itemsize = dtype.itemsize if x is None else max(x.dtype.itemsize, dtype.itemsize)
     copy = _needs_grad_buffer(dy, dtype)
     converts = x is not None and x.dtype != dtype
@@ -486,6 +490,24 @@ def _backward(
         np.matmul(left, right, out=patches)
         _fold(logical, window, target[b0:b1], rows)
     return dx, acc
+
+
+def _pointwise_input_gradient(
+    dy: np.ndarray, w: np.ndarray, layout: _Layout, shape: tuple[int, ...], dtype: Any
+) -> np.ndarray:
+    """dX = Kᵀ·dY of a 1x1 stride-1 unpadded layer: one product straight into dX, no fold."""
+    geometry = layout.geometry
+    g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
+    dx = np.empty(shape, dtype=dtype)
+    k = layout.kernel_matrix(w, dtype)  # (g, C_out/g, C_in/g)
+    if geometry.channels_last:  # (n·L, C_out) @ (C_out, C_in); groups == 1 here
+        np.matmul(dy.reshape(-1, cog), k[0], out=dx.reshape(-1, cg))
+        return dx
+    positions = math.prod(geometry.window.input_shape)
+    n = dy.shape[0]
+    kt = np.ascontiguousarray(k.transpose(0, 2, 1))
+    np.matmul(kt, dy.reshape(n, g, cog, positions), out=dx.reshape(n, g, cg, positions))
+    return dx
 
 
 def layout_weight(acc: np.ndarray | None, geometry: ConvGeometry) -> np.ndarray:
