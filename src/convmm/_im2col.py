@@ -52,11 +52,14 @@ def _offset_boxes(
     source_shape: tuple[int, ...],
     rows: tuple[int, int],
 ) -> Iterator[tuple[tuple[int, ...], _Slices | None, _Slices]]:
-    """:func:`_boxes`, computed once per window, origin, source shape and rows (cached)."""
+    """:func:`_compute_boxes`, cached for calls over all output rows (the common case; runs of
+    rows are many and each is visited once per call, so they are not kept)."""
+    if tuple(rows) != (0, window.output_shape[0]):
+        return _compute_boxes(window, origin, source_shape, rows)
     return iter(_boxes(window, tuple(origin), tuple(source_shape), tuple(rows)))
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)
 def _boxes(
     window: Window,
     origin: tuple[int, ...],
