@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import check_allocation
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
 from ._im2col import fold_into, gather_padded, unfold_into
+from ._layout import output_array
 from ._workspace import buffer, num_threads, run_parallel
 
 __all__ = ["applies", "backward", "blocks", "forward", "workspace_per_channel"]
@@ -185,9 +185,7 @@ def forward(
     c, m, nd = geometry.in_channels, geometry.out_channels_per_group, window.ndim
     spatial = window.output_shape
     cout = geometry.out_channels
-    shape = (x.shape[0], *spatial, cout) if geometry.channels_last else (x.shape[0], cout, *spatial)
-    check_allocation(shape if geometry.batched else shape[1:], out_dtype, func=func)
-    y = np.empty(shape, dtype=out_dtype)
+    y = output_array(geometry, x.shape[0], spatial, cout, out_dtype, func)
     source, target = _logical(x, geometry, c), _logical(y, geometry, cout)
     weights = np.asarray(w, dtype=dtype).reshape(c, m, window.kernel_numel)
     ones = (1,) * nd
@@ -271,13 +269,7 @@ def backward(
     kernel = window.kernel_size
     dx = None
     if needs_input_grad:
-        shape = (
-            (dy.shape[0], *window.input_shape, c)
-            if geometry.channels_last
-            else (dy.shape[0], c, *window.input_shape)
-        )
-        check_allocation(shape if geometry.batched else shape[1:], dtype, func=func)
-        dx = np.zeros(shape, dtype=dtype)
+        dx = output_array(geometry, dy.shape[0], window.input_shape, c, dtype, func, zeros=True)
     grads = _logical(dy, geometry, cout)  # (N, C, m, *out)
     inputs = None if x is None else _logical(x, geometry, c)  # (N, C, 1, *in)
     targets = None if dx is None else _logical(dx, geometry, c)

@@ -29,16 +29,15 @@ itself (P is a view).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._arrays import check_allocation
-from ._geometry import ConvGeometry, Window
-from ._im2col import fold_into, unfold_into
+from ._chunk_threads import fold_chunk, unfold_chunk
+from ._geometry import ConvGeometry
+from ._layout import Layout, grouped, output_array
 from ._plan import Chunk, Plan, plan_chunks
-from ._workspace import buffer, num_threads, run_parallel
+from ._workspace import buffer
 
 __all__ = [
     "CHUNK_BYTES",
@@ -48,168 +47,12 @@ __all__ = [
     "bias_gradient",
     "forward",
     "grouped",
+    "patches_are_input",
 ]
 
 #: The workspace one chunk aims at: about the L2 caches of the cores together, where P stays
 #: between the unfold and the product.  Chunks are never larger than ``max_workspace_bytes``.
 CHUNK_BYTES = 16 * 2**20
-
-#: Below this many P entries a chunk is unfolded on the calling thread alone.
-_PARALLEL_ENTRIES = 32_768
-
-
-def grouped(a: np.ndarray, geometry: ConvGeometry, channels: int) -> np.ndarray:
-    """A view of a batched array with logical axes ``(N, groups, channels/groups, *spatial)``."""
-    g = geometry.groups
-    if geometry.channels_last:
-        a = a.reshape(*a.shape[:-1], g, channels // g)
-        return np.moveaxis(a, (-2, -1), (1, 2))
-    return a.reshape(a.shape[0], g, channels // g, *a.shape[2:])
-
-
-def _split(length: int, parts: int) -> list[tuple[int, int]]:
-    step = -(-length // parts)
-    return [(lo, min(lo + step, length)) for lo in range(0, length, step)]
-
-
-def _along_channels(
-    work: Callable[[np.ndarray, np.ndarray], None], a: np.ndarray, b: np.ndarray, entries: int
-) -> None:
-    """``work(a, b)`` split over the threads along the shared lead axis with most entries.
-
-    ``a`` and ``b`` have logical axes ``(n, groups, channels/groups, ...)``; each part works on
-    the same slice of the first three axes of both, so parts never write the same cell.
-    """
-    threads = num_threads() if entries >= _PARALLEL_ENTRIES else 1
-    # the axis that splits most evenly (a multiple of the threads), not the innermost
-    # (channels-last: halves of every channel run), then the longest
-    innermost = [abs(a.strides[i]) == a.itemsize for i in range(3)]
-    axis = max(range(3), key=lambda i: (a.shape[i] % threads == 0, not innermost[i], a.shape[i]))
-    if threads <= 1 or a.shape[axis] <= 1:
-        work(a, b)
-        return
-    index: list[Any] = [slice(None)] * 3
-    tasks = []
-    for lo, hi in _split(a.shape[axis], threads):
-        index[axis] = slice(lo, hi)
-        part = tuple(index)
-        tasks.append(lambda part=part: work(a[part], b[part]))
-    run_parallel(tasks)
-
-
-def _unfold(
-    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int], convert: bool
-) -> None:
-    if convert and x.dtype != out.dtype and rows == (0, window.output_shape[0]):
-        # convert the chunk's images once: strided copies that also convert are ~3x slower
-        converted = buffer(x.size, out.dtype, "converted-input").reshape(x.shape)
-        converted[...] = x
-        x = converted
-    _unfold_same_dtype(x, window, out, rows)
-
-
-def _unfold_same_dtype(
-    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]
-) -> None:
-    # Measured on 2-core VMs: two threads gain ~10% on stride-1 unfolds (long contiguous
-    # copies) and lose ~13% on strided ones (a 7x7 stride-2 stem), so only the first split.
-    entries = out.size if all(s == 1 for s in window.stride) else 0
-    _along_channels(lambda s, o: unfold_into(s, window, o, rows), x, out, entries)
-
-
-def _fold(columns: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
-    _along_channels(lambda c, o: fold_into(c, window, o, rows), columns, out, columns.size)
-
-
-class _Layout:
-    """Views of P, K, the output and its gradient for one geometry, in its memory layout."""
-
-    def __init__(self, geometry: ConvGeometry) -> None:
-        self.geometry = geometry
-        window = geometry.window
-        nd = self.nd = window.ndim
-        self.row_positions = math.prod(window.output_shape[1:])
-        self.kernel_numel = window.kernel_numel
-        # channels-last physical Pᵀ: (g, n, *output, *kernel, cg); logical (n, g, cg, *k, *o)
-        self.last_to_logical = (1, 0, 2 + 2 * nd, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
-        # channels-first physical P: (g, cg, *kernel, n, *output); logical (n, g, cg, *k, *o)
-        self.first_to_logical = (2 + nd, 0, 1, *range(2, 2 + nd), *range(3 + nd, 3 + 2 * nd))
-
-    def sizes(self, chunk: Chunk) -> tuple[int, int]:
-        """(images, positions per image) of a chunk."""
-        n, rows = chunk.batch[1] - chunk.batch[0], chunk.rows[1] - chunk.rows[0]
-        return n, rows * self.row_positions
-
-    def patch_views(self, buffer: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-        """(P as the product needs it, P with logical axes ``(n, g, cg, *k, *o)``)."""
-        geometry, window = self.geometry, self.geometry.window
-        n, per_image = self.sizes(chunk)
-        rows = chunk.rows[1] - chunk.rows[0]
-        g, cg = geometry.groups, geometry.in_channels_per_group
-        size = n * per_image * geometry.in_channels * self.kernel_numel
-        rest, kernel = window.output_shape[1:], window.kernel_size
-        if geometry.channels_last:
-            physical = buffer[:size].reshape(g, n, rows, *rest, *kernel, cg)
-            return physical.reshape(g, n * per_image, -1), physical.transpose(self.last_to_logical)
-        physical = buffer[:size].reshape(g, cg, *kernel, n, rows, *rest)
-        return physical.reshape(g, -1, n * per_image), physical.transpose(self.first_to_logical)
-
-    def output_view(self, y: np.ndarray, chunk: Chunk, copy: bool | None = False) -> np.ndarray:
-        """The chunk of the conv output ``y`` (or its gradient) with the product's axes.
-
-        Channels-last: ``(g, n·L, C_out/g)``; channels-first: ``(n, g, C_out/g, L)``.  A view of
-        a contiguous ``y``; ``copy=None`` copies a non-contiguous one where it must.
-        """
-        geometry = self.geometry
-        (b0, b1), (r0, r1) = chunk.batch, chunk.rows
-        n, per_image = self.sizes(chunk)
-        g, cog = geometry.groups, geometry.out_channels_per_group
-        if geometry.channels_last:
-            view = np.reshape(y[b0:b1, r0:r1], (n * per_image, g, cog), copy=copy)
-            last: np.ndarray = view.transpose(1, 0, 2)
-            return last
-        first: np.ndarray = np.reshape(y[b0:b1, :, r0:r1], (n, g, cog, per_image), copy=copy)
-        return first
-
-    def product_view(self, y: np.ndarray, chunk: Chunk) -> np.ndarray | None:
-        """The chunk of ``y`` in the product's own shape, when that is a view; else None.
-
-        Channels-first ``(g, C_out/g, n·L)`` is a view only for a chunk of one image.
-        """
-        view = self.output_view(y, chunk)
-        if self.geometry.channels_last:
-            return view
-        if view.shape[0] != 1:
-            return None
-        first: np.ndarray = view[0]
-        return first
-
-    def to_product(self, view: np.ndarray) -> np.ndarray:
-        """An :meth:`output_view` with the product's axes (channels-first: a transposed view)."""
-        if self.geometry.channels_last:
-            return view
-        transposed: np.ndarray = view.transpose(1, 2, 0, 3)
-        return transposed
-
-    def kernel_matrix(self, w: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
-        """K as ``(g, C_out/g, patch)`` with the patch axis in P's row order, contiguous."""
-        geometry = self.geometry
-        g, cog = geometry.groups, geometry.out_channels_per_group
-        cg = geometry.in_channels_per_group
-        if geometry.channels_last:
-            k = np.moveaxis(w.reshape(g, cog, cg, self.kernel_numel), 2, 3)
-            return np.ascontiguousarray(k.reshape(g, cog, -1), dtype=dtype)
-        return np.ascontiguousarray(w.reshape(g, cog, -1), dtype=dtype)
-
-    def weight_from_matrix(self, k: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`kernel_matrix`: ``(C_out, C_in/g, *kernel_size)``."""
-        geometry = self.geometry
-        g, cog = geometry.groups, geometry.out_channels_per_group
-        cg = geometry.in_channels_per_group
-        kernel = geometry.window.kernel_size
-        if geometry.channels_last:
-            k = np.moveaxis(k.reshape(g, cog, self.kernel_numel, cg), 3, 2)
-        return k.reshape(g * cog, cg, *kernel)
 
 
 def _plan(
@@ -302,7 +145,7 @@ class _Patches:
     """Makes each chunk's P in the reused buffer (or hands out a view of the input)."""
 
     def __init__(
-        self, x: np.ndarray, layout: _Layout, dtype: np.dtype[Any], direct: bool, plan: Plan
+        self, x: np.ndarray, layout: Layout, dtype: np.dtype[Any], direct: bool, plan: Plan
     ) -> None:
         self.x, self.layout, self.direct = x, layout, direct
         geometry = layout.geometry
@@ -317,21 +160,8 @@ class _Patches:
             return _direct_patches(self.x, geometry, chunk), None
         patches, logical = self.layout.patch_views(self.buffer, chunk)
         source = self.source[chunk.batch[0] : chunk.batch[1]]
-        _unfold(source, geometry.window, logical, chunk.rows, self.converts)
+        unfold_chunk(source, geometry.window, logical, chunk.rows, self.converts)
         return patches, logical
-
-
-def _output_shape(
-    geometry: ConvGeometry, batch: int, spatial: tuple[int, ...], channels: int
-) -> tuple[int, ...]:
-    if geometry.channels_last:
-        return (batch, *spatial, channels)
-    return (batch, channels, *spatial)
-
-
-def _caller_shape(shape: tuple[int, ...], geometry: ConvGeometry) -> tuple[int, ...]:
-    """A batched result's shape as the caller sees it (without N for an unbatched call)."""
-    return shape if geometry.batched else shape[1:]
 
 
 def forward(
@@ -346,10 +176,11 @@ def forward(
     func: str,
 ) -> np.ndarray:
     """``y = K · P(x) + b`` for a batched ``x`` in the geometry's layout; ``y`` in ``out_dtype``."""
-    shape = _output_shape(geometry, x.shape[0], geometry.window.output_shape, geometry.out_channels)
-    check_allocation(_caller_shape(shape, geometry), out_dtype, func=func)
-    y = np.empty(shape, dtype=out_dtype)
-    layout = _Layout(geometry)
+    window = geometry.window
+    y = output_array(
+        geometry, x.shape[0], window.output_shape, geometry.out_channels, out_dtype, func
+    )
+    layout = Layout(geometry)
     direct = patches_are_input(x, geometry, dtype)
     cast = y.dtype != dtype
     plan = _plan(geometry, dtype, x.dtype.itemsize, direct, cast, budget=budget, func=func)
@@ -389,10 +220,8 @@ def forward(
     return y
 
 
-def _grad_product(
-    dy: np.ndarray, layout: _Layout, chunk: Chunk, dtype: np.dtype[Any]
-) -> np.ndarray:
-    """The chunk of ``dy`` with the product's axes (see :meth:`_Layout.product_view`).
+def _grad_product(dy: np.ndarray, layout: Layout, chunk: Chunk, dtype: np.dtype[Any]) -> np.ndarray:
+    """The chunk of ``dy`` with the product's axes (see :meth:`Layout.product_view`).
 
     A view when ``dy`` is contiguous in the compute dtype and the chunk is one image (or
     channels-last); else a copy into the reused gradient buffer (the plan counts it).
@@ -456,12 +285,21 @@ def _backward(
     func: str,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     window = geometry.window
-    shape = _output_shape(geometry, dy.shape[0], window.input_shape, geometry.in_channels)
-    check_allocation(_caller_shape(shape, geometry), dtype, func=func)
-    layout = _Layout(geometry)
-    if x is None and _is_pointwise(geometry) and dy.dtype == dtype and dy.flags.c_contiguous:
-        return _pointwise_input_gradient(dy, w, layout, shape, dtype), None
-    dx = np.zeros(shape, dtype=dtype)
+    layout = Layout(geometry)
+    pointwise = x is None and _is_pointwise(geometry)
+    dx = output_array(
+        geometry,
+        dy.shape[0],
+        window.input_shape,
+        geometry.in_channels,
+        dtype,
+        func,
+        zeros=not pointwise,
+    )
+    if pointwise and dy.dtype == dtype and dy.flags.c_contiguous:
+        return _pointwise_input_gradient(dy, w, layout, dx), None
+    if pointwise:
+        dx[...] = 0
     itemsize = dtype.itemsize if x is None else max(x.dtype.itemsize, dtype.itemsize)
     copy = _needs_grad_buffer(dy, dtype)
     converts = x is not None and x.dtype != dtype
@@ -480,7 +318,7 @@ def _backward(
         patches, logical = layout.patch_views(patch_buffer, chunk)
         grad = _grad_product(dy, layout, chunk, dtype)
         if source is not None and acc is not None and step is not None:
-            _unfold(source[b0:b1], window, logical, rows, plan.converts)
+            unfold_chunk(source[b0:b1], window, logical, rows, plan.converts)
             if geometry.channels_last:
                 np.matmul(grad.transpose(0, 2, 1), patches, out=step)
             else:
@@ -488,17 +326,17 @@ def _backward(
             acc += step
         left, right = (grad, k) if geometry.channels_last else (k, grad)
         np.matmul(left, right, out=patches)
-        _fold(logical, window, target[b0:b1], rows)
+        fold_chunk(logical, window, target[b0:b1], rows)
     return dx, acc
 
 
 def _pointwise_input_gradient(
-    dy: np.ndarray, w: np.ndarray, layout: _Layout, shape: tuple[int, ...], dtype: Any
+    dy: np.ndarray, w: np.ndarray, layout: Layout, dx: np.ndarray
 ) -> np.ndarray:
     """dX = Kᵀ·dY of a 1x1 stride-1 unpadded layer: one product straight into dX, no fold."""
     geometry = layout.geometry
+    dtype = dx.dtype
     g, cog, cg = geometry.groups, geometry.out_channels_per_group, geometry.in_channels_per_group
-    dx = np.empty(shape, dtype=dtype)
     k = layout.kernel_matrix(w, dtype)  # (g, C_out/g, C_in/g)
     if geometry.channels_last:  # (n·L, C_out) @ (C_out, C_in); groups == 1 here
         np.matmul(dy.reshape(-1, cog), k[0], out=dx.reshape(-1, cg))
@@ -514,7 +352,7 @@ def layout_weight(acc: np.ndarray | None, geometry: ConvGeometry) -> np.ndarray:
     """The weight gradient ``(C_out, C_in/g, *kernel)`` from the accumulated dK matrix."""
     if acc is None:  # pragma: no cover - only called with an input given
         raise RuntimeError("convmm: the weight gradient was not accumulated")
-    return _Layout(geometry).weight_from_matrix(acc)
+    return Layout(geometry).weight_from_matrix(acc)
 
 
 def backward_weight(
@@ -527,7 +365,7 @@ def backward_weight(
     func: str,
 ) -> np.ndarray:
     """``dK = Σ dy · Pᵀ`` over images, as ``(C_out, C_in/g, *kernel)`` in the compute dtype."""
-    layout = _Layout(geometry)
+    layout = Layout(geometry)
     direct = patches_are_input(x, geometry, dtype)
     copy = _needs_grad_buffer(dy, dtype)
     plan = _plan(geometry, dtype, x.dtype.itemsize, direct, copy, budget, func)

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import check_allocation
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
 from ._im2col import gather_padded
+from ._layout import channels_first, output_array
 from ._workspace import buffer
 
 __all__ = ["applies", "forward", "weight_gradient", "workspace_per_image"]
@@ -60,6 +60,25 @@ def _rest_offsets(window: Window) -> list[int]:
         sum(o * d * step for o, d, step in zip(offset, window.dilation[1:], steps, strict=True))
         for offset in itertools.product(*(range(k) for k in window.kernel_size[1:]))
     ]
+
+
+def _first_kernel_row(
+    flat: np.ndarray, geometry: ConvGeometry, shifts: list[int], extent: int
+) -> np.ndarray:
+    """P₀ ``(g, C_in/g · prod(kernel[1:]), extent)``: the rows of P for the first kernel row.
+
+    For a 1-D signal it is the padded signal itself (a view); else one copy per offset of the
+    kernel's other dims into the reused buffer.
+    """
+    g, cg = geometry.groups, geometry.in_channels_per_group
+    if geometry.window.ndim == 1:
+        view: np.ndarray = flat[:, :extent].reshape(g, cg, extent)
+        return view
+    cin, rest = geometry.in_channels, len(shifts)
+    rows = buffer(cin * rest * extent, flat.dtype, "shift-p0").reshape(cin, rest, extent)
+    for j, shift in enumerate(shifts):
+        rows[:, j] = flat[:, shift : shift + extent]
+    return rows.reshape(g, cg * rest, extent)
 
 
 def workspace_per_image(geometry: ConvGeometry, itemsize: int) -> int:
@@ -108,22 +127,18 @@ def forward(
 ) -> np.ndarray:
     """``y = Σ_a K_a · shift_a(P₀) + b`` for a batched ``x``; ``y`` in ``out_dtype``."""
     window = geometry.window
-    nd, g = window.ndim, geometry.groups
-    cin, cout = geometry.in_channels, geometry.out_channels
+    g, cout = geometry.groups, geometry.out_channels
     cg, cog = geometry.in_channels_per_group, geometry.out_channels_per_group
     spatial = window.output_shape
     batch = x.shape[0]
-    shape = (batch, *spatial, cout) if geometry.channels_last else (batch, cout, *spatial)
-    check_allocation(shape if geometry.batched else shape[1:], out_dtype, func=func)
     per_image = workspace_per_image(geometry, dtype.itemsize)
     if per_image > budget:
         raise ConvmmValueError(
             f"{func}: max_workspace_bytes={budget} is too small for algorithm='shift': one "
             f"image needs {per_image} bytes; give at least that or use algorithm='im2col'"
         )
-    y = np.empty(shape, dtype=out_dtype)
-    source = np.moveaxis(x, -1, 1) if geometry.channels_last else x
-    target = np.moveaxis(y, -1, 1) if geometry.channels_last else y
+    y = output_array(geometry, batch, spatial, cout, out_dtype, func)
+    source, target = channels_first(x, geometry), channels_first(y, geometry)
     row, length, extent = _sizes(window)
     shifts = _rest_offsets(window)
     rest = len(shifts)
@@ -136,13 +151,7 @@ def forward(
     crop = (Ellipsis,) + tuple(slice(0, n) for n in spatial[1:])
     for image in range(batch):
         flat = _flat_input(source[image], window, dtype, size)
-        if nd == 1:  # P₀ is the padded signal itself
-            p0 = flat[:, :extent].reshape(g, cg, extent)
-        else:
-            p0_full = buffer(cin * rest * extent, dtype, "shift-p0").reshape(cin, rest, extent)
-            for j, shift in enumerate(shifts):
-                p0_full[:, j] = flat[:, shift : shift + extent]
-            p0 = p0_full.reshape(g, cg * rest, extent)
+        p0 = _first_kernel_row(flat, geometry, shifts, extent)
         acc = buffer(g * cog * length, dtype, "shift-acc").reshape(g, cog, length)
         step = buffer(g * cog * length, dtype, "shift-step").reshape(g, cog, length)
         for a in range(k0):
@@ -168,8 +177,7 @@ def weight_gradient(
 ) -> np.ndarray:
     """``dK = Σ_images Σ_a dY · shift_a(P₀)ᵀ`` as ``(C_out, C_in/g, *kernel)``, compute dtype."""
     window = geometry.window
-    g = geometry.groups
-    cin, cout = geometry.in_channels, geometry.out_channels
+    g, cout = geometry.groups, geometry.out_channels
     cg, cog = geometry.in_channels_per_group, geometry.out_channels_per_group
     spatial = window.output_shape
     per_image = workspace_per_image(geometry, dtype.itemsize)
@@ -178,8 +186,7 @@ def weight_gradient(
             f"{func}: max_workspace_bytes={budget} is too small for algorithm='shift': one "
             f"image needs {per_image} bytes; give at least that or use algorithm='im2col'"
         )
-    source = np.moveaxis(x, -1, 1) if geometry.channels_last else x
-    grads = np.moveaxis(dy, -1, 1) if geometry.channels_last else dy
+    source, grads = channels_first(x, geometry), channels_first(dy, geometry)
     row, length, extent = _sizes(window)
     shifts = _rest_offsets(window)
     rest = len(shifts)
@@ -190,13 +197,7 @@ def weight_gradient(
     grid = buffer(cout * length, dtype, "shift-grad")
     for image in range(x.shape[0]):
         flat = _flat_input(source[image], window, dtype, size)
-        if window.ndim == 1:
-            p0 = flat[:, :extent].reshape(g, cg, extent)
-        else:
-            p0_full = buffer(cin * rest * extent, dtype, "shift-p0").reshape(cin, rest, extent)
-            for j, shift in enumerate(shifts):
-                p0_full[:, j] = flat[:, shift : shift + extent]
-            p0 = p0_full.reshape(g, cg * rest, extent)
+        p0 = _first_kernel_row(flat, geometry, shifts, extent)
         # dY on the padded width: its cells where outputs are, zeros in the cropped columns
         padded_rows = grid.reshape(cout, spatial[0], *window.padded_shape[1:])
         if window.ndim > 1:

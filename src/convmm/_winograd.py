@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import check_allocation
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
 from ._im2col import gather_padded
+from ._layout import channels_first, output_array
 from ._workspace import buffer
 
 __all__ = ["applies", "forward", "workspace_per_image"]
@@ -168,11 +168,8 @@ def forward(
     cout, cin = geometry.out_channels, geometry.in_channels
     spatial = window.output_shape
     batch = x.shape[0]
-    shape = (batch, *spatial, cout) if geometry.channels_last else (batch, cout, *spatial)
-    check_allocation(shape if geometry.batched else shape[1:], out_dtype, func=func)
-    y = np.empty(shape, dtype=out_dtype)
-    source = np.moveaxis(x, -1, 1) if geometry.channels_last else x
-    target = np.moveaxis(y, -1, 1) if geometry.channels_last else y
+    y = output_array(geometry, batch, spatial, cout, out_dtype, func)
+    source, target = channels_first(x, geometry), channels_first(y, geometry)
     per_image = workspace_per_image(geometry, dtype.itemsize)
     if per_image > budget:
         raise ConvmmValueError(

@@ -129,8 +129,8 @@ def format_formula(name: str, t: FormulaTerms) -> str:
     """The output-size formula for one dim, then (on a second line, its ``=`` under the first
     line's) the same with its numbers substituted and the result.
 
-    ``t`` is a convolution's :class:`~convmm._geometry.OutputSizeTerms` or a transposed
-    convolution's :class:`~convmm._geometry.TransposedOutputSizeTerms`.
+    ``t`` is a convolution's :class:`~convmm._window.OutputSizeTerms` or a transposed
+    convolution's :class:`~convmm._transposed.TransposedOutputSizeTerms`.
     """
     under = " " * (len(name) + 5)
     if isinstance(t, TransposedOutputSizeTerms):
