@@ -369,3 +369,35 @@ def test_shift_gradients_stay_within_the_bound(op: str) -> None:
         call = lambda: convmm.conv_transpose(x, w, **options)  # noqa: E731
     result, peak = _peak_extra(call)
     assert peak - _nbytes(result) <= bound + MiB, f"{(peak - _nbytes(result)) / MiB:.1f} MiB"
+
+
+def test_thread_count_is_validated_and_restored() -> None:
+    from convmm import _workspace
+
+    with pytest.raises(ValueError, match=r"set_num_threads: threads must be a positive int; got 0"):
+        _workspace.set_num_threads(0)
+    with pytest.raises(TypeError, match=r"set_num_threads: threads must be a positive int"):
+        _workspace.set_num_threads(True)
+    previous = _workspace.set_num_threads(1)
+    try:
+        x = np.random.default_rng(0).standard_normal((2, 8, 16, 16))
+        w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
+        one = convmm.conv(x, w, padding=1, algorithm="im2col")
+        _workspace.set_num_threads(2)
+        two = convmm.conv(x, w, padding=1, algorithm="im2col")
+        assert np.allclose(one, two, rtol=1e-12, atol=1e-12)
+    finally:
+        _workspace.set_num_threads(previous)
+    assert _workspace.num_threads() == previous
+
+
+def test_reused_buffers_are_never_the_result() -> None:
+    """Results never alias the cached workspace: a later call cannot change an earlier result."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 10, 10))
+    w = rng.standard_normal((6, 4, 3, 3))
+    for algorithm in ("im2col", "shift", "winograd"):
+        first = convmm.conv(x, w, padding=1, algorithm=algorithm)
+        kept = first.copy()
+        convmm.conv(2 * x, w, padding=1, algorithm=algorithm)
+        assert np.array_equal(first, kept), algorithm
