@@ -54,23 +54,31 @@ def _along_channels(
 
 
 def unfold_chunk(
-    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int], convert: bool
+    x: np.ndarray,
+    window: Window,
+    out: np.ndarray,
+    rows: tuple[int, int],
+    convert: bool,
+    phases: bool = True,
 ) -> None:
-    """Unfold output rows ``rows`` of ``x`` into ``out`` (``convert``: the plan counted the copy
-    of the chunk's images in ``out``'s dtype)."""
+    """Unfold output rows ``rows`` of ``x`` into ``out``.
+
+    ``convert``: the plan has room for a copy of the chunk's images in ``out``'s dtype;
+    ``phases``: for the phase copies of a strided layer.
+    """
     if convert and x.dtype != out.dtype and rows == (0, window.output_shape[0]):
         # convert the chunk's images once: strided copies that also convert are ~3x slower
         converted = buffer(x.size, out.dtype, "converted-input").reshape(x.shape)
         converted[...] = x
         x = converted
-    _unfold_same_dtype(x, window, out, rows)
+    _unfold_same_dtype(x, window, out, rows, phases)
 
 
 def _unfold_same_dtype(
-    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]
+    x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int], phases: bool
 ) -> None:
     entries = out.size if all(s == 1 for s in window.stride) else 0
-    _along_channels(lambda s, o: unfold_into(s, window, o, rows), x, out, entries)
+    _along_channels(lambda s, o: unfold_into(s, window, o, rows, phases), x, out, entries)
 
 
 def fold_chunk(columns: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:

@@ -86,10 +86,11 @@ def workspace_per_channel(geometry: ConvGeometry, itemsize: int, backward: bool)
     padded, out = math.prod(window.padded_shape), window.num_positions
     if backward:  # P rows of one channel, dP of the same size, a dY copy; fold slabs
         return (2 * window.kernel_numel * out + m * out + 2 * padded) * itemsize
+    # a gathered slab (non-zero modes) in the input's dtype, converted: counted twice
     flat = _flat(window)
-    if flat is not None:  # the flat padded input (and a gathered slab), product, accumulator
-        return (flat[0] + padded + 2 * m * flat[1]) * itemsize
-    return (padded + 2 * m * out) * itemsize  # padded input, product, accumulator
+    if flat is not None:  # the flat padded input, the slab, product, accumulator
+        return (flat[0] + 2 * padded + 2 * m * flat[1]) * itemsize
+    return (2 * padded + 2 * m * out) * itemsize  # padded input and its slab, product, sum
 
 
 def blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) -> list[_Block]:
@@ -103,8 +104,8 @@ def _blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) ->
     if per_channel > budget // threads:
         raise ConvmmValueError(
             f"{func}: max_workspace_bytes={budget} is too small for algorithm='depthwise': "
-            f"one channel of one image needs {per_channel} bytes on each of {threads} threads; "
-            f"give at least {per_channel * threads} or use algorithm='im2col'"
+            f"one channel of one image needs {per_channel * threads} bytes; give at least "
+            f"that or use algorithm='im2col'"
         )
     c, n = geometry.in_channels, geometry.batch
     channels = max(1, min(c, limit // max(per_channel, 1)))

@@ -35,6 +35,7 @@ import numpy as np
 
 from ._chunk_threads import fold_chunk, unfold_chunk
 from ._geometry import ConvGeometry
+from ._im2col import uses_phases
 from ._layout import Layout, grouped, output_array
 from ._plan import Chunk, Plan, plan_chunks
 from ._workspace import buffer
@@ -47,6 +48,7 @@ __all__ = [
     "bias_gradient",
     "forward",
     "grouped",
+    "is_pointwise",
     "patches_are_input",
 ]
 
@@ -86,10 +88,10 @@ def _plan(
 
 def patches_are_input(x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any]) -> bool:
     """Whether P is a view of the input (1x1 kernel, stride 1, no padding)."""
-    return _is_pointwise(geometry) and x.dtype == dtype and x.flags.c_contiguous
+    return is_pointwise(geometry) and x.dtype == dtype and x.flags.c_contiguous
 
 
-def _is_pointwise(geometry: ConvGeometry) -> bool:
+def is_pointwise(geometry: ConvGeometry) -> bool:
     window = geometry.window
     return (
         window.kernel_numel == 1
@@ -115,10 +117,11 @@ def chunk_plan(
     (the fold of Kᵀ·X), ``'conv_backward'`` (both gradients) or ``'conv_transpose_backward'``
     (a forward product and a weight gradient, which share this plan's chunks).
     """
-    direct = _is_pointwise(geometry) and x_dtype == dtype
+    direct = is_pointwise(geometry) and x_dtype == dtype
     if op == "conv_transpose" or (op == "conv_backward" and not direct):
         itemsize = max(x_dtype.itemsize, dtype.itemsize)
-        return _plan(geometry, dtype, itemsize, False, False, budget, func, slab_copies=2)
+        converts = op == "conv_backward" and x_dtype != dtype
+        return _plan(geometry, dtype, itemsize, False, False, budget, func, 2, converts)
     return _plan(geometry, dtype, x_dtype.itemsize, direct, x_dtype != dtype, budget, func)
 
 
@@ -141,17 +144,37 @@ def _direct_patches(x: np.ndarray, geometry: ConvGeometry, chunk: Chunk) -> np.n
     )
 
 
+def phases_fit(
+    x: np.ndarray, geometry: ConvGeometry, dtype: np.dtype[Any], plan: Plan, budget: int
+) -> bool:
+    """Whether the bound has room, next to the plan's buffers, for a strided layer's phase
+    copies (at most one copy of a chunk's images; see ``_im2col.uses_phases``)."""
+    if not uses_phases(geometry.window):
+        return False
+    images = max((c.batch[1] - c.batch[0] for c in plan.chunks), default=0)
+    per_image = geometry.in_channels * math.prod(geometry.window.input_shape)
+    itemsize = max(x.dtype.itemsize, dtype.itemsize)
+    return plan.workspace_bytes + images * per_image * itemsize <= budget
+
+
 class _Patches:
     """Makes each chunk's P in the reused buffer (or hands out a view of the input)."""
 
     def __init__(
-        self, x: np.ndarray, layout: Layout, dtype: np.dtype[Any], direct: bool, plan: Plan
+        self,
+        x: np.ndarray,
+        layout: Layout,
+        dtype: np.dtype[Any],
+        direct: bool,
+        plan: Plan,
+        budget: int,
     ) -> None:
         self.x, self.layout, self.direct = x, layout, direct
         geometry = layout.geometry
         self.source = grouped(x, geometry, geometry.in_channels)
         self.buffer = buffer(0 if direct else plan.patch_elements, dtype, "patches")
         self.converts = plan.converts
+        self.phases = phases_fit(x, geometry, dtype, plan, budget)
 
     def __call__(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
         """(P as the product needs it, its logical view or None when P is the input)."""
@@ -160,7 +183,7 @@ class _Patches:
             return _direct_patches(self.x, geometry, chunk), None
         patches, logical = self.layout.patch_views(self.buffer, chunk)
         source = self.source[chunk.batch[0] : chunk.batch[1]]
-        unfold_chunk(source, geometry.window, logical, chunk.rows, self.converts)
+        unfold_chunk(source, geometry.window, logical, chunk.rows, self.converts, self.phases)
         return patches, logical
 
 
@@ -184,7 +207,7 @@ def forward(
     direct = patches_are_input(x, geometry, dtype)
     cast = y.dtype != dtype
     plan = _plan(geometry, dtype, x.dtype.itemsize, direct, cast, budget=budget, func=func)
-    make_patches = _Patches(x, layout, dtype, direct, plan)
+    make_patches = _Patches(x, layout, dtype, direct, plan, budget)
     k = layout.kernel_matrix(w, dtype)
     g, cog = geometry.groups, geometry.out_channels_per_group
     if geometry.channels_last:
@@ -230,15 +253,21 @@ def _grad_product(dy: np.ndarray, layout: Layout, chunk: Chunk, dtype: np.dtype[
         view = layout.product_view(dy, chunk)
         if view is not None:
             return view
-    source = layout.to_product(layout.output_view(dy, chunk, copy=None))
-    g, cog = layout.geometry.groups, layout.geometry.out_channels_per_group
+    geometry = layout.geometry
+    g, cog = geometry.groups, geometry.out_channels_per_group
     n, per_image = layout.sizes(chunk)
-    if layout.geometry.channels_last:
-        copy = buffer(g * n * per_image * cog, dtype, "grad").reshape(g, n * per_image, cog)
-        copy[...] = source
+    (b0, b1), (r0, r1) = chunk.batch, chunk.rows
+    rest = geometry.window.output_shape[1:]
+    # Copied straight from dy's own chunk (any strides; splitting the channel axis is always a
+    # view), so a non-contiguous dy costs this one counted buffer and no other copy.
+    if geometry.channels_last:
+        copy = buffer(g * n * per_image * cog, dtype, "result").reshape(g, n * per_image, cog)
+        cells = copy.reshape(g, n, r1 - r0, *rest, cog)
+        cells[...] = np.moveaxis(dy[b0:b1, r0:r1].reshape(n, r1 - r0, *rest, g, cog), -2, 0)
         return copy
-    stacked = buffer(g * cog * n * per_image, dtype, "grad").reshape(g, cog, n, per_image)
-    stacked[...] = source
+    stacked = buffer(g * cog * n * per_image, dtype, "result").reshape(g, cog, n, per_image)
+    cells = stacked.reshape(g, cog, n, r1 - r0, *rest)
+    cells[...] = np.moveaxis(dy[b0:b1, :, r0:r1].reshape(n, g, cog, r1 - r0, *rest), 0, 2)
     return stacked.reshape(g, cog, n * per_image)
 
 
@@ -286,7 +315,7 @@ def _backward(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     window = geometry.window
     layout = Layout(geometry)
-    pointwise = x is None and _is_pointwise(geometry)
+    pointwise = x is None and is_pointwise(geometry)
     dx = output_array(
         geometry,
         dy.shape[0],
@@ -304,6 +333,7 @@ def _backward(
     copy = _needs_grad_buffer(dy, dtype)
     converts = x is not None and x.dtype != dtype
     plan = _plan(geometry, dtype, itemsize, False, copy, budget, func, 2, converts)
+    phases = x is not None and phases_fit(x, geometry, dtype, plan, budget)
     patch_buffer = buffer(plan.patch_elements, dtype, "patches")
     target = grouped(dx, geometry, geometry.in_channels)
     source = None if x is None else grouped(x, geometry, geometry.in_channels)
@@ -318,7 +348,7 @@ def _backward(
         patches, logical = layout.patch_views(patch_buffer, chunk)
         grad = _grad_product(dy, layout, chunk, dtype)
         if source is not None and acc is not None and step is not None:
-            unfold_chunk(source[b0:b1], window, logical, rows, plan.converts)
+            unfold_chunk(source[b0:b1], window, logical, rows, plan.converts, phases)
             if geometry.channels_last:
                 np.matmul(grad.transpose(0, 2, 1), patches, out=step)
             else:
@@ -369,7 +399,7 @@ def backward_weight(
     direct = patches_are_input(x, geometry, dtype)
     copy = _needs_grad_buffer(dy, dtype)
     plan = _plan(geometry, dtype, x.dtype.itemsize, direct, copy, budget, func)
-    make_patches = _Patches(x, layout, dtype, direct, plan)
+    make_patches = _Patches(x, layout, dtype, direct, plan, budget)
     g, cog = geometry.groups, geometry.out_channels_per_group
     acc = np.zeros((g, cog, geometry.patch_size), dtype=dtype)
     step = np.empty_like(acc)

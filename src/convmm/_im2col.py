@@ -202,7 +202,13 @@ def _phase_boxes(
         yield offset, (phases[key], tuple(slices)), tuple(box)
 
 
-def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int, int]) -> None:
+def unfold_into(
+    x: np.ndarray,
+    window: Window,
+    out: np.ndarray,
+    rows: tuple[int, int],
+    phases: bool | None = None,
+) -> None:
     """Write the patches of ``x`` for output rows ``rows`` into ``out``.
 
     Parameters
@@ -214,6 +220,9 @@ def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int,
         Any strides (a view into the caller's buffer).
     rows : (int, int)
         The range of output positions along the first spatial dim.
+    phases : bool, optional
+        Whether a strided layer may be read through copies of its phases (one more copy of
+        the rows read, for stride-1 copies); by default when :func:`uses_phases`.
     """
     if window.padding_mode == "zeros" or not window.is_padded:
         source = x
@@ -223,7 +232,8 @@ def unfold_into(x: np.ndarray, window: Window, out: np.ndarray, rows: tuple[int,
     nd = window.ndim
     every = (slice(None),) * nd
     boxes: Iterator[tuple[tuple[int, ...], Any, _Slices]]
-    if uses_phases(window):  # (phase array, its stride-1 slices) per offset
+    if uses_phases(window) if phases is None else phases and uses_phases(window):
+        # (phase array, its stride-1 slices) per offset
         boxes = _phase_boxes(window, origin, source, rows)
     else:  # (x itself, its strided slices) per offset
         boxes = (

@@ -85,8 +85,10 @@ def plan_chunks(
         "several_images_buffer": several_images_buffer,
     }
     if input_copy:  # the copy is an optimisation: without it when the bound has no room
+        # converted first, the padded slab is in the compute dtype too
+        converted = dict(options, input_itemsize=max(input_itemsize, compute_itemsize))
         try:
-            return _chunks(geometry, **options, input_copy=True)
+            return _chunks(geometry, **converted, input_copy=True)
         except ConvmmValueError:
             pass
     return _chunks(

@@ -11,7 +11,7 @@ from ._arrays import as_float_array, compute_dtype, workspace_budget
 from ._conv_transpose import _geometry as transpose_geometry
 from ._errors import ConvmmTypeError, ConvmmValueError
 from ._geometry import ConvGeometry, conv_geometry
-from ._planner import OPS, ConvPlan, check_algorithm, choose
+from ._planner import OPS, ConvPlan, check_algorithm, choose, depthwise_workspace
 from ._workspace import num_threads
 
 __all__ = ["algorithms_for", "plan"]
@@ -122,14 +122,15 @@ def plan(
     chosen, reason, alternatives = choose(op, geometry, compute, name, budget, func)
     threads = num_threads()
     if chosen == "depthwise":
-        backward = op in ("conv_backward", "conv_transpose")
-        per_channel = _depthwise.workspace_per_channel(geometry, compute.itemsize, backward)
+        per_channel = depthwise_workspace(geometry, compute, op)
         blocks = _depthwise.blocks(geometry, per_channel, budget, func)
         largest = max(((b1 - b0) * (c1 - c0) for (b0, b1), (c0, c1) in blocks), default=0)
-        used = threads if _depthwise.PARALLEL else 1
-        chunks, workspace = len(blocks), largest * per_channel * min(used, len(blocks))
+        threads = threads if _depthwise.PARALLEL else 1
+        chunks, workspace = len(blocks), largest * per_channel * min(threads, len(blocks))
     elif chosen == "shift":  # one image at a time
-        chunks, workspace = geometry.batch, _shift.workspace_per_image(geometry, compute.itemsize)
+        gradients = op != "conv"
+        per_image = _shift.workspace_per_image(geometry, compute.itemsize, backward=gradients)
+        chunks, workspace = geometry.batch, per_image
     elif chosen == "winograd":
         per_image = _winograd.workspace_per_image(geometry, compute.itemsize)
         step = max(1, min(geometry.batch, min(budget, _winograd.CHUNK_BYTES) // per_image))

@@ -108,7 +108,7 @@ def check_algorithm(algorithm: object, func: str) -> str:
 def _why_not(
     name: str, geometry: ConvGeometry, dtype: np.dtype[Any], budget: int, op: str
 ) -> str | None:
-    if name == "im2col":
+    if name == "im2col":  # a bound too small for it is refused by the engine, with the minimum
         return None
     if name == "winograd":
         return _winograd_why_not(geometry, dtype, budget, op)
@@ -117,15 +117,28 @@ def _why_not(
     reason = _depthwise.applies(geometry)
     if reason is not None:
         return reason
-    backward = op in ("conv_backward", "conv_transpose")
-    per_channel = _depthwise.workspace_per_channel(geometry, dtype.itemsize, backward)
+    per_channel = depthwise_workspace(geometry, dtype, op)
     threads = num_threads() if _depthwise.PARALLEL else 1
     if per_channel * threads > budget:
+        each = f" on each of {threads} threads" if threads > 1 else ""
         return (
-            f"one channel of one image needs {per_channel:,} bytes (on each of {threads} "
-            f"threads), over max_workspace_bytes={budget:,}"
+            f"one channel of one image needs {per_channel:,} bytes{each}, over "
+            f"max_workspace_bytes={budget:,}"
         )
     return None
+
+
+def depthwise_workspace(geometry: ConvGeometry, dtype: np.dtype[Any], op: str) -> int:
+    """Bytes per channel and image of the depthwise passes ``op`` runs (both for
+    ``conv_transpose_backward``: its input gradient is a forward pass, its weight gradient a
+    backward one)."""
+    forward = _depthwise.workspace_per_channel(geometry, dtype.itemsize, False)
+    backward = _depthwise.workspace_per_channel(geometry, dtype.itemsize, True)
+    if op == "conv":
+        return forward
+    if op == "conv_transpose_backward":
+        return max(forward, backward)
+    return backward
 
 
 #: The forward products: a convolution's, and the input gradient of a transposed one.
@@ -170,7 +183,18 @@ def _shift_why_not(
             "its input gradient is a convolution of dY only for zero padding no larger than "
             "the kernel's span"
         )
-    per_image = _shift.workspace_per_image(geometry, dtype.itemsize)
+    if needs_input_grad:
+        inner = _input_gradient_geometry(geometry, "convmm.plan")
+        # that convolution's smallest im2col chunk: one output row of one image
+        window = inner.window
+        row = inner.in_channels * window.kernel_numel * math.prod(window.output_shape[1:])
+        if row * dtype.itemsize > budget:
+            return (
+                "its input gradient, the convolution of dY with the flipped kernel, needs "
+                f"{row * dtype.itemsize:,} bytes, over max_workspace_bytes={budget:,}"
+            )
+    gradients = op in ("conv_backward", "conv_transpose", "conv_transpose_backward")
+    per_image = _shift.workspace_per_image(geometry, dtype.itemsize, backward=gradients)
     if per_image > budget:
         return f"one image needs {per_image:,} bytes, over max_workspace_bytes={budget:,}"
     return None
@@ -225,7 +249,8 @@ def _choose(
     alternatives = tuple((name, why[name] or "applies") for name in names)
     if algorithm != "auto":
         reason = why[algorithm]
-        if reason is not None:
+        # a bound too small for im2col is refused by the engine itself, with the minimum
+        if reason is not None and algorithm != "im2col":
             raise ConvmmValueError(f"{func}: algorithm={algorithm!r} does not apply: {reason}")
         return algorithm, "asked for", alternatives
     gradients = op in ("conv_backward", "conv_transpose")
@@ -258,8 +283,7 @@ def _choose(
             "2.25x fewer multiplies",
             alternatives,
         )
-    window = geometry.window
-    if window.kernel_numel == 1 and all(s == 1 for s in window.stride) and not window.is_padded:
+    if _engine.is_pointwise(geometry):
         return "im2col", "a 1x1 kernel: one GEMM on the input itself, P is a view", alternatives
     return (
         "im2col",
@@ -350,24 +374,8 @@ def _input_gradient(
 
     Planned like any forward product (any formulation), in the compute dtype.
     """
-    pads = _shift.input_gradient_padding(geometry)
-    if pads is None:  # pragma: no cover - checked by the planner
-        raise RuntimeError("convmm: the input gradient is not a convolution here")
     weight = _shift.flipped_transposed_weight(w, geometry, dtype)
-    window = geometry.window
-    batched = dy.shape if geometry.batched or dy.ndim == window.ndim + 2 else (1, *dy.shape)
-    inner = conv_geometry(
-        batched,
-        weight.shape,
-        None,
-        stride=1,
-        padding=pads,
-        dilation=window.dilation,
-        groups=geometry.groups,
-        padding_mode="zeros",
-        channels_last=geometry.channels_last,
-        func=func,
-    )
+    inner = _input_gradient_geometry(geometry, func)
     return forward(
         dy,
         weight,
@@ -377,6 +385,32 @@ def _input_gradient(
         out_dtype=dtype,
         dtype=dtype,
         budget=budget,
+        func=func,
+    )
+
+
+def _input_gradient_geometry(geometry: ConvGeometry, func: str) -> ConvGeometry:
+    """The geometry of the convolution of dY that is a stride-1 convolution's input gradient."""
+    pads = _shift.input_gradient_padding(geometry)
+    if pads is None:  # pragma: no cover - checked by the planner
+        raise RuntimeError("convmm: the input gradient is not a convolution here")
+    window = geometry.window
+    spatial, channels = window.output_shape, geometry.out_channels
+    if geometry.channels_last:
+        shape: tuple[int, ...] = (geometry.batch, *spatial, channels)
+    else:
+        shape = (geometry.batch, channels, *spatial)
+    weight = (geometry.in_channels, geometry.out_channels_per_group, *window.kernel_size)
+    return conv_geometry(
+        shape,
+        weight,
+        None,
+        stride=1,
+        padding=pads,
+        dilation=window.dilation,
+        groups=geometry.groups,
+        padding_mode="zeros",
+        channels_last=geometry.channels_last,
         func=func,
     )
 

@@ -81,8 +81,16 @@ def _first_kernel_row(
     return rows.reshape(g, cg * rest, extent)
 
 
-def workspace_per_image(geometry: ConvGeometry, itemsize: int) -> int:
-    """Bytes of one image's buffers: the flat padded input, P₀, the sum and one product."""
+def workspace_per_image(geometry: ConvGeometry, itemsize: int, backward: bool = False) -> int:
+    """Bytes of one image's buffers: the flat padded input, P₀, the sum and one product.
+
+    ``backward``: also the buffers the input gradient's convolution leaves cached while the
+    weight gradient runs (its sum and product, input-sized on the padded width).
+    """
+    if backward:
+        window = geometry.window
+        extra = 2 * geometry.in_channels * math.prod(window.padded_shape) * itemsize
+        return workspace_per_image(geometry, itemsize) + extra
     window = geometry.window
     _, length, extent = _sizes(window)
     rest = math.prod(window.kernel_size[1:])

@@ -71,7 +71,8 @@ def workspace_per_image(geometry: ConvGeometry, itemsize: int) -> int:
     rows = cin * th * (2 * tw + 2)  # one row-transformed array at a time
     v, m = 16 * cin * tiles, 16 * cout * tiles
     sums = 4 * cout * tiles  # the output transform's row sums
-    return (padded + rows + v + m + sums + cout * tiles) * itemsize
+    cast = cout * 4 * tiles  # a float16 call's output, before its rounding
+    return (padded + rows + v + m + sums + cast) * itemsize
 
 
 def _filters(w: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:

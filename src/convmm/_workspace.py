@@ -105,13 +105,15 @@ def set_num_threads(threads: int) -> int:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
+    """The pool, grown to ``workers`` threads if needed.  Call with ``_LOCK`` held: a pool
+    being replaced is shut down only after every submission to it (made under the lock), and
+    its queued tasks still run."""
     global _POOL, _POOL_SIZE
-    with _LOCK:
-        if _POOL is None or workers > _POOL_SIZE:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL, _POOL_SIZE = ThreadPoolExecutor(workers, thread_name_prefix="convmm"), workers
-        return _POOL
+    if _POOL is None or workers > _POOL_SIZE:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL, _POOL_SIZE = ThreadPoolExecutor(workers, thread_name_prefix="convmm"), workers
+    return _POOL
 
 
 def run_parallel(tasks: Sequence[Callable[[], None]]) -> None:
@@ -120,8 +122,9 @@ def run_parallel(tasks: Sequence[Callable[[], None]]) -> None:
         for task in tasks:
             task()
         return
-    pool = _pool(len(tasks) - 1)
-    futures: list[Future[None]] = [pool.submit(task) for task in tasks[1:]]
+    with _LOCK:  # submit under the lock: no other call can shut this pool down meanwhile
+        pool = _pool(len(tasks) - 1)
+        futures: list[Future[None]] = [pool.submit(task) for task in tasks[1:]]
     try:
         tasks[0]()
     finally:

@@ -117,6 +117,13 @@ def _threads(threads: int) -> Iterator[None]:
     """The BLAS (threadpoolctl), convmm and torch all at ``threads`` threads."""
     previous = set_num_threads(threads)
     limits = None
+    torch_threads = None
+    try:
+        import torch
+
+        torch_threads = torch.get_num_threads()
+    except ImportError:
+        pass
     try:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -129,6 +136,10 @@ def _threads(threads: int) -> Iterator[None]:
         set_num_threads(previous)
         if limits is not None:
             limits.restore_original_limits()
+        if torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(torch_threads)
 
 
 def _warm_up(call: Candidate, seconds: float) -> None:
