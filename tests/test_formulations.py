@@ -309,6 +309,7 @@ def test_plan_says_what_a_call_would_do() -> None:
         ),
         ({"op": "convolve"}, ValueError, r"op must be one of 'conv', 'conv_backward'"),
         ({"dtype": "banana"}, TypeError, r"dtype must be a NumPy dtype"),
+        ({"op": "conv", "groups": True}, TypeError, r"groups must be a positive int"),
     ],
 )
 def test_plan_and_algorithm_errors(kwargs: dict[str, Any], error: type, pattern: str) -> None:
@@ -401,3 +402,8 @@ def test_reused_buffers_are_never_the_result() -> None:
         kept = first.copy()
         convmm.conv(2 * x, w, padding=1, algorithm=algorithm)
         assert np.array_equal(first, kept), algorithm
+
+
+def test_plan_refuses_bools_in_shapes() -> None:
+    with pytest.raises(TypeError, match=r"^convmm\.plan: input as a shape must be ints; got"):
+        convmm.plan((1, 4, True, 8), (4, 4, 3, 3))

@@ -19,7 +19,11 @@ __all__ = ["algorithms_for", "plan"]
 
 def _operand(value: Any, dtype: np.dtype[Any], func: str, name: str) -> np.ndarray:
     """An array, or a zero-cost stand-in for a shape given as a tuple of ints."""
-    if isinstance(value, tuple) and all(isinstance(v, int | np.integer) for v in value):
+    if not isinstance(value, tuple):
+        return as_float_array(value, func=func, name=name)
+    if any(isinstance(v, bool) for v in value):
+        raise ConvmmTypeError(f"{func}: {name} as a shape must be ints; got {value!r}")
+    if all(isinstance(v, int | np.integer) for v in value):
         if any(v < 0 for v in value):
             raise ConvmmValueError(f"{func}: {name} as a shape must have sizes >= 0; got {value}")
         return np.broadcast_to(np.zeros((), dtype=dtype), tuple(int(v) for v in value))
