@@ -1,9 +1,26 @@
 """``explain``: the illustrated walkthrough of a convolution, for the user's own numbers.
 
 ``model`` computes the steps with the library's own unfold and fold; ``text``, ``figures`` and
-``page`` render them (figures need matplotlib, imported only when drawing).
+``page`` render them (figures need matplotlib, imported only when drawing).  This facade imports
+the renderers and registers them with the model, so that arrows go one way: the renderers
+import the model, the model none of them.
 """
 
-from .model import DEFAULT_MAX_ENTRIES, Explanation, explain, explain_backward, explain_transpose
+from . import figures, page, text
+from .model import (
+    DEFAULT_MAX_ENTRIES,
+    Explanation,
+    explain,
+    explain_backward,
+    explain_transpose,
+    register_renderers,
+)
+
+register_renderers(
+    text=text.render_text,
+    page=page.render_page,
+    figure=figures.draw_figure,
+    save_figure=figures.save_figure,
+)
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "Explanation", "explain", "explain_backward", "explain_transpose"]

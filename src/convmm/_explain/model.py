@@ -65,6 +65,25 @@ REFERENCE_LIMIT = 20_000
 FormulaTerms = OutputSizeTerms | TransposedOutputSizeTerms
 
 
+#: The renderers, by name ('text', 'page', 'figure', 'save_figure'): registered by the package
+#: (``convmm._explain``), which imports them, so that the model imports none of its renderers.
+_RENDERERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_renderers(**renderers: Callable[..., Any]) -> None:
+    """Make ``renderers`` the ones :class:`Explanation`'s methods call (the package does)."""
+    _RENDERERS.update(renderers)
+
+
+def _renderer(name: str) -> Callable[..., Any]:
+    try:
+        return _RENDERERS[name]
+    except KeyError:  # pragma: no cover - the package registers them on import
+        raise RuntimeError(
+            f"convmm.explain: no {name!r} renderer (import convmm._explain)"
+        ) from None
+
+
 @dataclass(frozen=True, eq=False)
 class Explanation:
     """Every step of one convolution (or its transpose or backward), for one sample.
@@ -257,22 +276,17 @@ class Explanation:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        from .page import render_page
-
-        html: str = render_page(self, inline=True)
+        html: str = _renderer("page")(self, inline=True)
         return html
 
     def to_text(self) -> str:
         """The walkthrough as text (see :func:`convmm.explain`)."""
-        from .text import render_text
-
-        return render_text(self)
+        text: str = _renderer("text")(self)
+        return text
 
     def to_html(self) -> str:
         """The interactive page as one self-contained HTML document."""
-        from .page import render_page
-
-        html: str = render_page(self)
+        html: str = _renderer("page")(self)
         return html
 
     def save_html(self, path: str) -> None:
@@ -286,15 +300,11 @@ class Explanation:
 
         ``options`` go to the figure renderer (``max_patches``: how many patches get a colour).
         """
-        from .figures import draw_figure
-
-        return draw_figure(self, **options)
+        return _renderer("figure")(self, **options)
 
     def save_figure(self, path: str, **options: Any) -> None:
         """Draw the walkthrough with matplotlib (PNG or SVG by the file's suffix)."""
-        from .figures import save_figure
-
-        save_figure(self, path, **options)
+        _renderer("save_figure")(self, path, **options)
 
 
 # --------------------------------------------------------------------------------------------
