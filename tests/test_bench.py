@@ -131,3 +131,11 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["bench", "--shapes", "nope"]) == 2
     assert "matches no layer" in capsys.readouterr().err
     assert main(["bench", "--rounds", "0"]) == 2
+
+
+def test_a_forward_layer_has_no_grad_output() -> None:
+    from convmm import _bench_candidates
+
+    layer = TINY[0]
+    with pytest.raises(ValueError, match=r"layer 'tiny-3x3' has no grad_output; only kind="):
+        _bench_candidates._grad_output(layer, _bench_candidates._arrays(layer))

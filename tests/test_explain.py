@@ -445,9 +445,13 @@ def test_page_data_counts_are_singular_or_plural() -> None:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright (tests/test_page.py fails without it; these skip)."""
+    """Debian's Chromium under Playwright (``make test`` installs it when it is missing)."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (tests/test_page.py says how to install it)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: these browser tests need Debian's Chromium; `make test` "
+            "installs it (tools/ensure-chromium)",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._bench_records import Layer
+from ._errors import ConvmmValueError
 from ._workspace import num_threads
 
 __all__ = ["Candidate", "candidates_for"]
@@ -64,6 +65,16 @@ def _arrays(layer: Layer, seed: int = 0) -> _Arrays:
         x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
         dy = None if dy is None else np.ascontiguousarray(np.moveaxis(dy, 1, -1))
     return _Arrays(x, w, b, dy)
+
+
+def _grad_output(layer: Layer, a: _Arrays) -> np.ndarray:
+    """The backward layer's dY (made by :func:`_arrays` for ``kind='backward'`` only)."""
+    if a.dy is None:
+        raise ConvmmValueError(
+            f"convmm.bench: layer {layer.name!r} has no grad_output; only kind='backward' "
+            f"layers do, and this one is kind={layer.kind!r}"
+        )
+    return a.dy
 
 
 Candidate = Callable[[], object]
@@ -141,8 +152,7 @@ def _naive_candidates(layer: Layer, a: _Arrays) -> dict[str, Candidate]:
 
     if layer.kind == "forward":
         return {"gemm": gemm, "naive": naive}
-    dy = a.dy
-    assert dy is not None
+    dy = _grad_output(layer, a)
     dy_flat = np.ascontiguousarray(
         dy.reshape(n, g, cout // g, -1).transpose(1, 2, 0, 3).reshape(g, cout // g, -1)
     )
@@ -261,8 +271,7 @@ def _torch_candidates(layer: Layer, a: _Arrays, threads: int) -> dict[str, Candi
         return {"torch": lambda: op(x, w, b, **options)}
     xg, wg, bg = (t.detach().clone().requires_grad_(True) for t in (x, w, b))
     y = op(xg, wg, bg, **options)
-    assert a.dy is not None
-    dy = tensor(a.dy)
+    dy = tensor(_grad_output(layer, a))
     dy = dy.float() if half else dy
 
     def backward() -> object:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
-from ._im2col import fold_into, gather_padded, unfold_into
+from ._im2col import fold_into, pad_into, unfold_into
 from ._layout import output_array
 from ._workspace import buffer, num_threads, run_parallel
 
@@ -138,24 +138,9 @@ def _spread(blocks: list[_Block], work: Callable[[_Block], None]) -> None:
 
 def _padded(x: np.ndarray, window: Window, dtype: np.dtype[Any]) -> np.ndarray:
     """The padded input of a block ``(n, c, 1, *spatial)``, in ``dtype`` (a reused buffer)."""
-    nd = window.ndim
-    if window.padding_mode != "zeros" and window.is_padded:
-        slab, _ = gather_padded(x, window, (0, window.output_shape[0]))
-        return np.asarray(slab, dtype=dtype)
-    shape = x.shape[:-nd] + window.padded_shape
+    shape = x.shape[: -window.ndim] + window.padded_shape
     padded = buffer(math.prod(shape), dtype, "depthwise-padded").reshape(shape)
-    inner = tuple(
-        slice(before, before + n)
-        for (before, _), n in zip(window.padding, x.shape[-nd:], strict=True)
-    )
-    if window.is_padded:
-        for dim, (before, after) in enumerate(window.padding):
-            lead = (slice(None),) * (padded.ndim - nd + dim)
-            if before:
-                padded[lead + (slice(0, before),)] = 0
-            if after:
-                padded[lead + (slice(padded.shape[dim - nd] - after, None),)] = 0
-    padded[(Ellipsis,) + inner] = x
+    pad_into(x, window, padded)
     return padded
 
 

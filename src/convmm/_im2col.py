@@ -28,7 +28,14 @@ import numpy as np
 
 from ._geometry import Window
 
-__all__ = ["fold_into", "gather_padded", "source_indices", "unfold_into", "uses_phases"]
+__all__ = [
+    "fold_into",
+    "gather_padded",
+    "pad_into",
+    "source_indices",
+    "unfold_into",
+    "uses_phases",
+]
 
 _Slices = tuple[slice, ...]
 _Index = tuple[Any, ...]
@@ -142,6 +149,34 @@ def gather_padded(
     ]
     slab = x[_trailing(np.ix_(*index))]
     return slab, (-first, *(0 for _ in spans[1:]))
+
+
+def pad_into(x: np.ndarray, window: Window, out: np.ndarray) -> None:
+    """Write ``x`` ``(*lead, *input_shape)`` padded as the window pads it into ``out``.
+
+    ``out`` is ``(*lead, *padded_shape)``, any dtype and strides (a view of a caller's
+    buffer): the padding holds zeros or, for the other modes, the cells the mode copies (rows
+    past the last window's reach, which no output reads, hold zeros).
+    """
+    nd = window.ndim
+    if window.padding_mode != "zeros" and window.is_padded:
+        slab, _ = gather_padded(x, window, (0, window.output_shape[0]))
+        rows = slab.shape[-nd]
+        out[_trailing(slice(0, rows), (slice(None),) * (nd - 1))] = slab
+        out[_trailing(slice(rows, None), (slice(None),) * (nd - 1))] = 0
+        return
+    for dim, (before, after) in enumerate(window.padding):  # the zero strips
+        lead = (slice(None),) * dim
+        if before:
+            out[_trailing(lead, slice(0, before), (slice(None),) * (nd - 1 - dim))] = 0
+        if after:
+            end = out.shape[dim - nd] - after
+            out[_trailing(lead, slice(end, None), (slice(None),) * (nd - 1 - dim))] = 0
+    inner = tuple(
+        slice(before, before + n)
+        for (before, _), n in zip(window.padding, window.input_shape, strict=True)
+    )
+    out[_trailing(inner)] = x
 
 
 def uses_phases(window: Window) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
-from ._im2col import gather_padded
+from ._im2col import pad_into
 from ._layout import channels_first, output_array
 from ._workspace import buffer
 
@@ -109,16 +109,7 @@ def _flat_input(x: np.ndarray, window: Window, dtype: np.dtype[Any], size: int) 
     grid = math.prod(window.padded_shape)
     padded = flat[:, :grid].reshape(c, *window.padded_shape)
     flat[:, grid:] = 0
-    if window.padding_mode != "zeros" and window.is_padded:
-        padded[...] = gather_padded(x, window, (0, window.output_shape[0]))[0]
-        return flat
-    if window.is_padded:
-        padded[...] = 0
-    inner = tuple(
-        slice(before, before + n)
-        for (before, _), n in zip(window.padding, window.input_shape, strict=True)
-    )
-    padded[(slice(None),) + inner] = x
+    pad_into(x, window, padded)
     return flat
 
 

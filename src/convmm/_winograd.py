@@ -35,7 +35,7 @@ import numpy as np
 
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window
-from ._im2col import gather_padded
+from ._im2col import pad_into
 from ._layout import channels_first, output_array
 from ._workspace import buffer
 
@@ -88,18 +88,10 @@ def _padded_tiles(x: np.ndarray, window: Window, dtype: np.dtype[Any]) -> np.nda
     n, c = x.shape[:2]
     shape = (n, c, 2 * th + 2, 2 * tw + 2)
     d = buffer(math.prod(shape), dtype, "winograd-input").reshape(shape)
-    if window.padding_mode != "zeros" and window.is_padded:
-        source, _ = gather_padded(x, window, (0, window.output_shape[0]))
-        hp, wp = window.padded_shape
-        d[:, :, hp:] = 0
-        d[:, :, :hp, wp:] = 0
-        d[:, :, :hp, :wp] = source
-        return d
-    (top, _), (left, _) = window.padding
-    h, w = window.input_shape
-    d[...] = 0  # borders, and the rows and columns past the last full tile
-    rows, cols = min(h, shape[2] - top), min(w, shape[3] - left)
-    d[:, :, top : top + rows, left : left + cols] = x[:, :, :rows, :cols]
+    hp, wp = window.padded_shape
+    d[:, :, hp:] = 0  # the rows and columns past the padded input, up to the last full tile
+    d[:, :, :hp, wp:] = 0
+    pad_into(x, window, d[:, :, :hp, :wp])
     return d
 
 
