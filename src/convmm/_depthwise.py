@@ -95,10 +95,6 @@ def workspace_per_channel(geometry: ConvGeometry, itemsize: int, backward: bool)
 
 def blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) -> list[_Block]:
     """The (images, channels) blocks of the work; each thread's buffers hold one at a time."""
-    return _blocks(geometry, per_channel, budget, func)
-
-
-def _blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) -> list[_Block]:
     threads = num_threads() if PARALLEL else 1
     limit = min(CHUNK_BYTES, budget // threads)
     if per_channel > budget // threads:
@@ -122,18 +118,18 @@ def _blocks(geometry: ConvGeometry, per_channel: int, budget: int, func: str) ->
 PARALLEL = False
 
 
-def _spread(blocks: list[_Block], work: Callable[[_Block], None]) -> None:
+def _spread(parts: list[_Block], work: Callable[[_Block], None]) -> None:
     """Run ``work(block)`` for every block, dealt round-robin over the threads (if PARALLEL)."""
-    threads = min(num_threads() if PARALLEL else 1, len(blocks))
+    threads = min(num_threads() if PARALLEL else 1, len(parts))
 
-    def task(part: list[_Block]) -> Callable[[], None]:
+    def task(share: list[_Block]) -> Callable[[], None]:
         def run() -> None:
-            for block in part:
+            for block in share:
                 work(block)
 
         return run
 
-    run_parallel([task(blocks[i::threads]) for i in range(threads)])
+    run_parallel([task(parts[i::threads]) for i in range(threads)])
 
 
 def _padded(x: np.ndarray, window: Window, dtype: np.dtype[Any]) -> np.ndarray:
@@ -233,7 +229,7 @@ def forward(
         if acc is not out:
             out[...] = acc
 
-    _spread(_blocks(geometry, per_channel, budget, func), work if flat is None else work_flat)
+    _spread(blocks(geometry, per_channel, budget, func), work if flat is None else work_flat)
     return y
 
 
@@ -262,7 +258,7 @@ def backward(
     weights = np.asarray(w, dtype=dtype).reshape(c, m, *kernel)
     dk = None if x is None else np.zeros((c, m, window.kernel_numel), dtype=dtype)
     per_channel = workspace_per_channel(geometry, dtype.itemsize, backward=True)
-    blocks = _blocks(geometry, per_channel, budget, func)
+    parts = blocks(geometry, per_channel, budget, func)
     out_positions = window.num_positions
     # dK sums over images: each thread keeps its own sum (by thread id), added up at the end.
     partial: dict[int, np.ndarray] = {}
@@ -289,7 +285,7 @@ def backward(
             )
             fold_into(cols, window, targets[b0:b1, c0:c1, 0])
 
-    _spread(blocks, work)
+    _spread(parts, work)
     if dk is not None:
         for value in partial.values():
             dk += value
