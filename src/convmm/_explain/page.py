@@ -1,23 +1,16 @@
 """The interactive page: one self-contained HTML file (or a Jupyter fragment) for an explanation.
 
-This module only turns an :class:`~convmm._explain.model.Explanation` into JSON data and fills
-the template shipped next to it (``page.html``, ``fragment.html``, ``page.css``, ``page.js``);
-the page's script draws the matrices from that data and makes them interactive.  Nothing is
-fetched: no network, no external URL, everything inline.
-
-When P is too large to show whole (``explanation.elided``), or another array is more than four
-times ``max_entries``, the page is a summary: every shape and formula, and a sample of the
-patches (the first few columns of P and the last), with the input cells around each, all
-cropped to one shape.  A summary embeds only what it draws, so its size does not grow with the
-input's.
+This module only embeds the JSON data of :mod:`.page_data` and fills the template shipped next
+to it (``page.html``, ``fragment.html``, ``page.css``, and the script: ``page.js``,
+``page_draw.js``, ``page_interact.js``); the page's script draws the matrices from that data
+and makes them interactive.  Nothing is fetched: no network, no external URL, everything
+inline.  (Large explanations give a summary page: see :mod:`.page_data`.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
-import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -25,37 +18,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
+from .._errors import ConvmmValueError
+from .model import Explanation
+from .page_data import CROP_BUDGET, page_data, page_title
 
-from .._errors import ConvmmTypeError, ConvmmValueError
-from .model import Explanation, fold_columns
-from .text import count, dim_names, format_formula
+__all__ = ["CROP_BUDGET", "page_data", "render_page", "render_pages", "script_json"]
 
-__all__ = ["page_data", "render_page", "render_pages"]
-
-# ---- how much a summary shows ----------------------------------------------------------------
-
-#: Columns of P shown in a summary: the first few, then the last.
-SAMPLE_HEAD_COLUMNS = 4
-#: Rows of P_g shown whole up to this many; past it the first and last few.
-ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL = 40, 24, 8
-#: Filters (rows of K_g) shown whole up to this many; past it the first and last few.
-FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL = 8, 6, 2
-#: Groups shown whole up to this many; past it the first and the last.
-GROUPS_LIMIT = 2
-#: Channels of a group drawn around the sampled patches, at most (the first and the last).
-CHANNELS_LIMIT, CHANNELS_HEAD = 4, 3
-#: Cells drawn around one sampled patch, at most, over all the channels shown.
-CROP_BUDGET = 640
+#: The page's script, in the order concatenated: one function body, one scope (see page.js).
+SCRIPT_FILES = ("page.js", "page_draw.js", "page_interact.js")
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-
-_MODES = {
-    "zeros": "filled with 0",
-    "reflect": "mirrors the input without repeating the edge",
-    "replicate": "repeats the edge value",
-    "circular": "wraps around to the other side",
-}
 
 
 def render_page(explanation: Explanation, inline: bool = False) -> str:
@@ -69,7 +41,7 @@ def render_page(explanation: Explanation, inline: bool = False) -> str:
     if inline:
         return _fragment(explanation, f"cmx-{uuid.uuid4().hex[:12]}", keys="focus")
     fragment = _fragment(explanation, "cmx", keys="document")
-    title = f"convmm explain: {_title(explanation)}"
+    title = f"convmm explain: {page_title(explanation)}"
     return _fill(_template("page.html"), title=html.escape(title), body=fragment)
 
 
@@ -99,9 +71,7 @@ def render_pages(
 
 def _fragment(explanation: Explanation, root: str, keys: str) -> str:
     data = page_data(explanation)
-    script = _template("page.js")
-    if "</script" in script.lower():  # pragma: no cover - guards the shipped file
-        raise ValueError("page.js must not contain '</script'")
+    script = _script()
     return _fill(
         _template("fragment.html"),
         root=root,
@@ -121,6 +91,15 @@ def script_json(data: Any) -> str:
 
 
 @cache
+def _script() -> str:
+    """The page's script: the files of ``SCRIPT_FILES``, in that order."""
+    script = "\n".join(_template(name) for name in SCRIPT_FILES)
+    if "</script" in script.lower():  # pragma: no cover - guards the shipped files
+        raise ValueError(f"{', '.join(SCRIPT_FILES)} must not contain '</script'")
+    return script
+
+
+@cache
 def _template(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
@@ -128,377 +107,3 @@ def _template(name: str) -> str:
 def _fill(template: str, **values: str) -> str:
     """Replace each ``{{name}}`` in one pass (the values themselves are never scanned)."""
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
-
-
-# ---- the data --------------------------------------------------------------------------------
-
-
-def _number(value: float) -> float | str:
-    """A JSON number; NaN and the infinities, which JSON lacks, as strings."""
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def _flat(array: np.ndarray) -> list[float | str]:
-    return [_number(v) for v in np.asarray(array, dtype=np.float64).ravel().tolist()]
-
-
-def _keep(n: int, limit: int, head: int, tail: int) -> list[int]:
-    """Indices shown along an axis of length n; -1 marks the elided middle."""
-    if n <= limit:
-        return list(range(n))
-    return [*range(head), -1, *range(n - tail, n)]
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return " × ".join(str(int(n)) for n in shape)
-
-
-def _is_summary(e: Explanation) -> tuple[bool, str]:
-    if e.elided:
-        return True, (
-            f"P has {e.patches.size} entries, more than max_entries = {e.max_entries}: this is "
-            "a summary, with every shape and a sample of the patches."
-        )
-    arrays = {"the input": e.padded, "K": e.kernels, "the output": e.output, "KP": e.products}
-    for name, array in arrays.items():
-        if array.size > 4 * e.max_entries:
-            return True, (
-                f"{name} has {array.size} entries, more than 4 × max_entries = "
-                f"{4 * e.max_entries}: this is a summary, with every shape and a sample of the "
-                "patches."
-            )
-    return False, ""
-
-
-Box = tuple[list[int], list[int]]
-
-
-def _boxes(cells: dict[int, list[tuple[int, ...]]], shape: Sequence[int]) -> dict[int, Box | None]:
-    """A crop (origin, size) around the cells of each column, all of one size.
-
-    The size is the largest extent of any column's cells plus a margin of one cell each side
-    where it fits in ``shape`` and in ``CROP_BUDGET``; each box is centred on its cells and kept
-    inside ``shape``.  One size for all: the page stacks the crops in one place, and crops of
-    one shape lay out alike, so that none leaves empty space under another.  None for a column
-    without cells.
-    """
-    spans = {
-        col: [(min(c[d] for c in cs), max(c[d] for c in cs)) for d in range(len(shape))]
-        for col, cs in cells.items()
-        if cs
-    }
-    if not spans:
-        return dict.fromkeys(cells)
-    extent = [
-        max(hi - lo + 1 for lo, hi in (s[d] for s in spans.values())) for d in range(len(shape))
-    ]
-    for margin in (1, 0):
-        size = [min(n, k + 2 * margin) for k, n in zip(extent, shape, strict=True)]
-        if math.prod(size) <= CROP_BUDGET:
-            break
-    boxes: dict[int, Box | None] = dict.fromkeys(cells)
-    for col, span in spans.items():
-        origin = [
-            min(max(0, lo - (k - (hi - lo + 1)) // 2), n - k)
-            for (lo, hi), k, n in zip(span, size, shape, strict=True)
-        ]
-        boxes[col] = (origin, size)
-    return boxes
-
-
-def _crop(array: np.ndarray, channels: Sequence[int], box: Box | None) -> dict[str, Any] | None:
-    """The values of ``array`` (C, *frame) in ``box``, for ``channels``.
-
-    None without a box, or with more than ``CROP_BUDGET`` values to draw.
-    """
-    if box is None:
-        return None
-    origin, size = box
-    if math.prod(size) * len(channels) > CROP_BUDGET:
-        return None
-    index = tuple(slice(a, a + n) for a, n in zip(origin, size, strict=True))
-    block = array[list(channels)][(slice(None),) + index]
-    return {"origin": origin, "shape": size, "values": _flat(block)}
-
-
-def _sub(matrix: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[float | str]:
-    """``matrix[rows][:, cols]`` (the -1 gaps left out), row-major."""
-    r = [i for i in rows if i >= 0]
-    c = [j for j in cols if j >= 0]
-    return _flat(matrix[np.ix_(r, c)])
-
-
-def page_data(e: Explanation) -> dict[str, Any]:
-    """Everything the page's script draws, as JSON-ready data."""
-    geometry, window = e.geometry, e.geometry.window
-    names = dim_names(window.ndim)
-    g_count = geometry.groups
-    cin, cout = geometry.in_channels_per_group, geometry.out_channels_per_group
-    k_count, positions = window.kernel_numel, e.num_positions
-    summary, reason = _is_summary(e)
-    transpose = e.kind == "conv_transpose"
-
-    boxes: dict[int, Box | None] | None = None  # the crops of a summary, per sampled column
-    if summary:
-        head = list(range(min(SAMPLE_HEAD_COLUMNS, positions)))
-        cols = head if positions - 1 in head else [*head, positions - 1]
-        groups = list(range(g_count)) if g_count <= GROUPS_LIMIT else [0, g_count - 1]
-        rows = _keep(cin * k_count, ROWS_LIMIT, ROWS_HEAD, ROWS_TAIL)
-        filters = _keep(cout, FILTERS_LIMIT, FILTERS_HEAD, FILTERS_TAIL)
-        per_group = [i for i in _keep(cin, CHANNELS_LIMIT, CHANNELS_HEAD, 1) if i >= 0]
-        boxes = _boxes({col: e.patch_cells(col) for col in cols}, window.padded_shape)
-        # As many channels as the crops' budget allows (one per group at least).
-        largest = max(math.prod(box[1]) for box in boxes.values() if box is not None)
-        allowed = max(1, CROP_BUDGET // (largest * len(groups)))
-        per_group = per_group[:allowed]
-    else:
-        cols, groups = list(range(positions)), list(range(g_count))
-        rows, filters = list(range(cin * k_count)), list(range(cout))
-        per_group = list(range(cin))
-    # The channels of the padded frame drawn: the input's (conv) or the output's (transpose),
-    # both cin per group in the geometry's terms.
-    frame_channels = [g * cin + i for g in groups for i in per_group]
-    out_filters = [g * cout + f for g in groups for f in filters if f >= 0]
-    # The bias of each output channel shown: the frame's (transpose) or the filters'.
-    bias = None if e.bias is None else _pick(e.bias, frame_channels if transpose else out_filters)
-
-    data: dict[str, Any] = {
-        "kind": e.kind,
-        "title": _title(e),
-        "options": [[k, repr(v)] for k, v in e.options.items()],
-        "batch": (f"image {e.sample} of a batch of {geometry.batch}" if geometry.batch > 1 else ""),
-        "shapes": _shapes(e),
-        "formula": _formula(e),
-        "checks": [[name, e.verdict(name)] for name in e.checks],
-        "summary": reason if summary else None,
-        "names": list(names),
-        "ndim": window.ndim,
-        "inputShape": list(window.input_shape),
-        "paddedShape": list(window.padded_shape),
-        "padding": [list(p) for p in window.padding],
-        "kernel": list(window.kernel_size),
-        "stride": list(window.stride),
-        "dilation": list(window.dilation),
-        "outShape": list(window.output_shape),
-        "mode": window.padding_mode,
-        "modeText": _MODES.get(window.padding_mode, window.padding_mode),
-        "isPadded": window.is_padded,
-        "sources": _sources(e, cols, boxes),
-        "G": g_count,
-        "cin": cin,
-        "cout": cout,
-        "Cin": geometry.in_channels,
-        "Cout": geometry.out_channels,
-        "Kn": k_count,
-        "L": positions,
-        "groups": groups,
-        "cols": cols,
-        "rows": rows,
-        "filters": filters,
-        "frameChannels": frame_channels,
-        "bias": bias,
-        "m": {
-            "P": [_sub(e.patches[g], rows, cols) for g in groups],
-            "K": [_sub(e.kernels[g], filters, rows) for g in groups],
-            "KP": [_sub(e.products[g], filters, cols) for g in groups],
-        },
-    }
-    if transpose:
-        data["frame"] = _frame(_uncropped(e), frame_channels, boxes)
-        data["xin"] = None if summary else _flat(e.input)
-    else:
-        data["frame"] = _frame(e.padded, frame_channels, boxes)
-        out = e.output.reshape(geometry.out_channels, -1)
-        data["out"] = None if summary else _flat(out)
-        data["outS"] = _flat(out[np.ix_(out_filters, cols)])
-        data["outFilters"] = out_filters
-    if e.kind == "conv_backward":
-        data.update(_backward(e, groups, rows, filters, cols, frame_channels, out_filters, summary))
-    return data
-
-
-def _pick(values: np.ndarray, indices: Sequence[int]) -> dict[str, float | str]:
-    """``values[i]`` for each of ``indices``, keyed by ``str(i)`` (the page indexes it by i)."""
-    flat = _flat(values)
-    return {str(i): flat[i] for i in indices}
-
-
-def _sources(
-    e: Explanation, cols: list[int], boxes: dict[int, Box | None] | None
-) -> list[dict[str, int]]:
-    """Per dim, the input index that each padding index holds (-1 for a zero), keyed by str.
-
-    The page computes the inside indices' own (``index - pad_before``).  Whole: every padding
-    index.  In a summary (``boxes`` given), only those the page draws or reads: the indices of
-    the sampled patches and of their crops, so that the data stays small for any input size.
-    """
-    window = e.geometry.window
-    if boxes is None:
-        wanted = [set(range(n)) for n in window.padded_shape]
-    else:
-        wanted = [set() for _ in range(window.ndim)]
-        for col in cols:
-            for d, p in enumerate(e.position(col)):
-                start = p * window.stride[d]
-                span = window.dilation[d] * (window.kernel_size[d] - 1) + 1
-                wanted[d].update(range(start, start + span, window.dilation[d]))
-        for box in boxes.values():
-            if box is not None:
-                for d, (a, n) in enumerate(zip(*box, strict=True)):
-                    wanted[d].update(range(a, a + n))
-    return [
-        {str(i): int(source[i]) for i in sorted(indices) if not before <= i < before + n}
-        for indices, source, (before, _), n in zip(
-            wanted, e.padding_source, window.padding, window.input_shape, strict=True
-        )
-    ]
-
-
-def _uncropped(e: Explanation) -> np.ndarray:
-    """A transposed convolution's output before the crop: the padded frame, ``(C, *padded)``.
-
-    The cropped cells hold what the columns add into them (computed, then dropped); the others
-    hold the output, bias included.
-    """
-    window = e.geometry.window
-    # the same fold over the padded frame, with nothing cropped (the window keeps its
-    # positions: an output padding of at least the stride adds cells no column reaches)
-    frame = dataclasses.replace(
-        window, input_shape=window.padded_shape, padding=((0, 0),) * window.ndim
-    )
-    full = fold_columns(frame, e.patches)
-    interior = tuple(
-        slice(b, b + n) for (b, _), n in zip(window.padding, window.input_shape, strict=True)
-    )
-    full[(slice(None),) + interior] = e.output
-    return full
-
-
-def _frame(
-    array: np.ndarray, channels: list[int], boxes: dict[int, Box | None] | None
-) -> dict[str, Any]:
-    """The padded frame's values: whole, or (with ``boxes``) cropped around each patch."""
-    if boxes is None:
-        return {"values": _flat(array[channels]), "crops": None}
-    crops = {str(col): _crop(array, channels, box) for col, box in boxes.items()}
-    return {"values": None, "crops": crops}
-
-
-def _backward(
-    e: Explanation,
-    groups: list[int],
-    rows: list[int],
-    filters: list[int],
-    cols: list[int],
-    channels: list[int],
-    out_filters: list[int],
-    summary: bool,
-) -> dict[str, Any]:
-    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    if dy is None or dk is None or dp is None or dx is None or db is None:
-        raise ConvmmTypeError(f"page: a {e.kind!r} explanation has no gradients to show")
-    if summary:
-        read: dict[int, list[tuple[int, ...]]] = {}
-        for col in cols:
-            sources = (e.source_cell(cell) for cell in e.patch_cells(col))
-            read[col] = [s for s in sources if s is not None]
-        grad_input: dict[str, Any] = _frame(
-            dx, channels, _boxes(read, e.geometry.window.input_shape)
-        )
-    else:
-        grad_input = {"values": _flat(dx[channels]), "crops": None}
-    return {
-        "dm": {
-            "dY": [_sub(dy[g], filters, cols) for g in groups],
-            "dK": [_sub(dk[g], filters, rows) for g in groups],
-            "dP": [_sub(dp[g], rows, cols) for g in groups],
-        },
-        "dX": grad_input,
-        "db": _pick(db, out_filters),
-    }
-
-
-def _title(e: Explanation) -> str:
-    geometry, window = e.geometry, e.geometry.window
-    names = " × ".join(dim_names(window.ndim))
-    if e.kind == "conv_transpose":
-        return (
-            f"transposed convolution of a {_shape(e.input.shape)} input to "
-            f"{_shape(e.output.shape)} (channels × {names})"
-        )
-    what = "convolution" if e.kind == "conv" else "convolution, backward pass"
-    return (
-        f"{what} of a {_shape(e.input.shape)} input (channels × {names}) with "
-        f"{count(geometry.out_channels, 'filter')} of "
-        f"{geometry.in_channels_per_group} × {_shape(window.kernel_size)}"
-    )
-
-
-def _shapes(e: Explanation) -> list[list[str]]:
-    """Rows of the shapes table: name, shape, what the axes are."""
-    geometry, window = e.geometry, e.geometry.window
-    names = " × ".join(dim_names(window.ndim))
-    g, cin, cout = geometry.groups, geometry.in_channels_per_group, geometry.out_channels_per_group
-    k, positions = window.kernel_numel, e.num_positions
-    layout = "channels last" if geometry.channels_last else "channels first"
-    batch = "N × " if geometry.batched else ""
-    if e.kind == "conv_transpose":
-        in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
-        rows = [
-            ["input, as given", _shape(geometry.output_array_shape()), f"{in_layout} ({layout})"],
-            ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
-            ["weight", _shape(e.weight.shape), "C_in × C_out/groups × kernel"],
-            ["K", _shape(e.kernels.shape), f"groups × rows (input channel) × {cin}·{k} columns"],
-            ["X_g", _shape(e.products.shape), "groups × channels × input positions"],
-            ["Kᵀ·X", _shape(e.patches.shape), "groups × (channel, kernel offset) × positions"],
-            ["output (uncropped)", _shape((geometry.in_channels, *window.padded_shape)), ""],
-            ["output", _shape(e.output.shape), f"channels × {names}"],
-            ["output, as returned", _shape(geometry.input_array_shape()), layout],
-        ]
-        return rows
-    in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
-    rows = [
-        ["input, as given", _shape(geometry.input_array_shape()), f"{in_layout} ({layout})"],
-        ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
-    ]
-    if window.is_padded:
-        rows.append(["X padded", _shape(e.padded.shape), f"padding_mode {window.padding_mode!r}"])
-    rows += [
-        ["weight", _shape(e.weight.shape), "C_out × C_in/groups × kernel"],
-        [
-            "P",
-            _shape(e.patches.shape),
-            f"{count(g, 'group')} × {cin}·{k} {'row' if cin * k == 1 else 'rows'} × "
-            f"{count(positions, 'position')}",
-        ],
-        [
-            "K",
-            _shape(e.kernels.shape),
-            f"{count(g, 'group')} × {count(cout, 'filter')} × {cin}·{k}",
-        ],
-        ["KP", _shape(e.products.shape), "groups × filters × positions"],
-        ["output", _shape(e.output.shape), f"filters × {names}"],
-        ["output, as returned", _shape(geometry.output_array_shape()), layout],
-    ]
-    if e.kind == "conv_backward":
-        rows += [
-            ["dY", _shape(e.products.shape), "like KP"],
-            ["dK = dY·Pᵀ", _shape(e.kernels.shape), "like K"],
-            ["dP = Kᵀ·dY", _shape(e.patches.shape), "like P"],
-            ["dX = fold(dP)", _shape(e.input.shape), "like X"],
-            ["db", _shape((geometry.out_channels,)), "one per filter"],
-        ]
-    return rows
-
-
-def _formula(e: Explanation) -> list[list[str]]:
-    """Per dim: the formula, and the same with the numbers put in (a transposed convolution's
-    own formula for a transposed convolution)."""
-    names = dim_names(e.geometry.window.ndim)
-    lines = []
-    for name, terms in zip(names, e.formula(), strict=True):
-        general, numbers = format_formula(name, terms).split("\n")
-        lines.append([general.strip(), numbers.strip()])
-    return lines
