@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
+from ._dispatch import backward as planned_backward
+from ._dispatch import forward as planned_forward
 from ._engine import bias_gradient
 from ._errors import ConvmmValueError
 from ._geometry import conv_geometry
-from ._planner import backward as planned_backward
 from ._planner import check_algorithm
-from ._planner import forward as planned_forward
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
 

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
+from ._dispatch import backward, forward, transpose
 from ._engine import bias_gradient
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, conv_transpose_geometry, int_tuple, output_padding_for
-from ._planner import backward, check_algorithm, forward, transpose
+from ._planner import check_algorithm
 
 __all__ = [
     "conv_transpose",

@@ -78,9 +78,11 @@ def plan(
     Examples
     --------
     >>> import convmm
-    >>> p = convmm.plan((8, 128, 28, 28), (128, 128, 3, 3), padding=1)
+    >>> p = convmm.plan((8, 512, 14, 14), (512, 512, 3, 3), padding=1)
     >>> p.algorithm, p.chunks > 1, p.workspace_bytes <= p.max_workspace_bytes
     ('im2col', True, True)
+    >>> convmm.plan((8, 128, 28, 28), (128, 128, 3, 3), padding=1).algorithm
+    'winograd'
     >>> convmm.plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1).algorithm
     'shift'
     >>> convmm.plan((8, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32).algorithm

@@ -8,9 +8,9 @@ Every formulation is a matrix-product view of the same convolution, behind one i
   one kernel offset at a time (a multiply-accumulate over shifted views), so no tiny GEMMs.
 - ``shift`` (``_shift``): stride 1; only the first kernel row of P is unfolded, the others are
   shifted views of it, one GEMM per kernel row; the forward products only.
-- ``winograd`` (``_winograd``): F(2x2, 3x3) for 2-D 3x3 stride-1 layers, 16 GEMMs with 2.25
-  times fewer multiplies; the forward product only (its gradients go through im2col), not
-  bit-identical to im2col (float32 error like direct convolution's).
+- ``winograd`` (``_winograd``): F(m, r) for stride-1 layers of any rank (F(4x4, 3x3) in 2-D:
+  36 GEMMs with 4 times fewer multiplies); the forward product only (its gradients go through
+  im2col), not bit-identical to im2col (float32 error ~1e-6 of the terms' magnitude).
 
 ``algorithm='auto'`` picks per geometry, dtype, layout and workspace bound; a forced name that
 does not apply is a clear error.  The choice never changes a result beyond the float rounding
@@ -29,17 +29,10 @@ import numpy as np
 
 from . import _depthwise, _engine, _shift, _winograd
 from ._errors import ConvmmTypeError, ConvmmValueError
-from ._geometry import ConvGeometry, conv_geometry
+from ._geometry import ConvGeometry
 from ._workspace import num_threads
 
-__all__ = [
-    "ALGORITHMS",
-    "ConvPlan",
-    "backward",
-    "choose",
-    "forward",
-    "transpose",
-]
+__all__ = ["ALGORITHMS", "OPS", "ConvPlan", "check_algorithm", "choose", "depthwise_workspace"]
 
 #: The names ``algorithm=`` takes.
 ALGORITHMS = ("auto", "im2col", "shift", "depthwise", "winograd")
@@ -144,10 +137,15 @@ def depthwise_workspace(geometry: ConvGeometry, dtype: np.dtype[Any], op: str) -
 #: The forward products: a convolution's, and the input gradient of a transposed one.
 _FORWARD_OPS = ("conv", "conv_transpose_backward")
 
-#: Where Winograd's 16 products could outweigh its transforms (onnxruntime's MLAS: C >= 32,
-#: 8x8 outputs, 16 tiles).
-WINOGRAD_MIN_CHANNELS = 32
-WINOGRAD_MIN_TILES = 16
+#: Where 'auto' uses Winograd, as measured (2-core Xeon, batch 8, float32 and float64, either
+#: layout): F(4x4, 3x3) beat im2col 1.4-1.7x on ResNet's 28² layer (128 channels, 392 tiles
+#: per product) and tied at 14² (256 channels, 128 tiles); it lost where the products are thin
+#: (7², 32 tiles: the filter transform of 512x512 outweighs them), where few channels leave
+#: the tile copies dominant (56² with 64), and where the savings are under 4x (F(2x2, 5x5):
+#: 2.8x, F(2x2x2, 3x3x3): 3.4x; the shift formulation wins those).
+WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_TILES = 256
+WINOGRAD_MIN_SAVINGS = 4.0
 
 
 def _winograd_why_not(
@@ -166,11 +164,6 @@ def _winograd_why_not(
     return None
 
 
-#: Whether 'auto' may pick Winograd at all: not yet, it loses to im2col on every layer measured
-#: (see ``_winograd``'s notes); the rule below is MLAS's, for when its transforms get faster.
-WINOGRAD_AUTO = False
-
-
 def _shift_why_not(
     geometry: ConvGeometry, dtype: np.dtype[Any], budget: int, op: str
 ) -> str | None:
@@ -184,7 +177,7 @@ def _shift_why_not(
             "the kernel's span"
         )
     if needs_input_grad:
-        inner = _input_gradient_geometry(geometry, "convmm.plan")
+        inner = _shift.input_gradient_geometry(geometry, "convmm.plan")
         # that convolution's smallest im2col chunk: one output row of one image
         window = inner.window
         row = inner.in_channels * window.kernel_numel * math.prod(window.output_shape[1:])
@@ -218,10 +211,11 @@ def _shift_pays(geometry: ConvGeometry) -> bool:
 
 
 def _winograd_pays(geometry: ConvGeometry) -> bool:
-    th, tw = (-(-n // 2) for n in geometry.window.output_shape)
-    channels = min(geometry.in_channels, geometry.out_channels)
-    big = channels >= WINOGRAD_MIN_CHANNELS and th * tw >= WINOGRAD_MIN_TILES
-    return WINOGRAD_AUTO and big
+    sizes = zip(geometry.window.output_shape, _winograd.tiles(geometry), strict=True)
+    count = geometry.batch * math.prod(-(-out // m) for out, m in sizes)
+    channels = min(geometry.in_channels_per_group, geometry.out_channels_per_group)
+    big = channels >= WINOGRAD_MIN_CHANNELS and count >= WINOGRAD_MIN_TILES
+    return big and _winograd.savings(geometry) >= WINOGRAD_MIN_SAVINGS - 1e-9
 
 
 def choose(
@@ -252,7 +246,8 @@ def _choose(
         # a bound too small for im2col is refused by the engine itself, with the minimum
         if reason is not None and algorithm != "im2col":
             raise ConvmmValueError(f"{func}: algorithm={algorithm!r} does not apply: {reason}")
-        return algorithm, "asked for", alternatives
+        detail = f": {_winograd.describe(geometry)}" if algorithm == "winograd" else ""
+        return algorithm, f"asked for{detail}", alternatives
     gradients = op in ("conv_backward", "conv_transpose")
     if gradients and why["shift"] is None and _shift_pays(geometry):
         # measured: 1.1-1.9x faster than im2col's unfold-and-fold (and than depthwise's) here
@@ -279,8 +274,8 @@ def _choose(
     if why["winograd"] is None and _winograd_pays(geometry):
         return (
             "winograd",
-            "a 3x3 stride-1 layer with channels and tiles enough: F(2x2, 3x3), 16 GEMMs with "
-            "2.25x fewer multiplies",
+            f"a stride-1 layer with channels and tiles enough: {_winograd.describe(geometry)}, "
+            f"batched GEMMs with {_winograd.savings(geometry):.2g}x fewer multiplies",
             alternatives,
         )
     if _engine.is_pointwise(geometry):
@@ -290,155 +285,3 @@ def _choose(
         "the general formulation: unfold P in cache-sized chunks, one GEMM each",
         alternatives,
     )
-
-
-def forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    geometry: ConvGeometry,
-    *,
-    algorithm: str,
-    out_dtype: np.dtype[Any],
-    dtype: np.dtype[Any],
-    budget: int,
-    func: str,
-    op: str = "conv",
-) -> np.ndarray:
-    """The convolution's output by the chosen formulation."""
-    name = choose(op, geometry, dtype, algorithm, budget, func)[0]
-    module: Any = {"depthwise": _depthwise, "shift": _shift, "winograd": _winograd}.get(
-        name, _engine
-    )
-    y: np.ndarray = module.forward(
-        x, w, b, geometry, out_dtype=out_dtype, dtype=dtype, budget=budget, func=func
-    )
-    return y
-
-
-def backward(
-    x: np.ndarray | None,
-    dy: np.ndarray,
-    w: np.ndarray,
-    geometry: ConvGeometry,
-    *,
-    needs_input_grad: bool,
-    needs_weight_grad: bool,
-    algorithm: str,
-    dtype: np.dtype[Any],
-    budget: int,
-    func: str,
-    op: str = "conv_backward",
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(dx, dK)`` of a convolution (None for the ones not asked for), compute dtype.
-
-    ``x`` is needed for dK only (the transposed convolution asks for dx alone, with ``x=None``).
-    """
-    if op == "conv_transpose_backward" and algorithm == "winograd":
-        algorithm = "im2col"  # it computed the input gradient; the weight's is im2col's
-    name = choose(op, geometry, dtype, algorithm, budget, func)[0]
-    if name == "depthwise":
-        return _depthwise.backward(
-            x if needs_weight_grad else None,
-            dy,
-            w,
-            geometry,
-            dtype=dtype,
-            budget=budget,
-            func=func,
-            needs_input_grad=needs_input_grad,
-        )
-    options: dict[str, Any] = {"dtype": dtype, "budget": budget, "func": func}
-    if name == "shift":
-        dx = _input_gradient(dy, w, geometry, **options) if needs_input_grad else None
-        dk = None
-        if needs_weight_grad and x is not None:
-            dk = _shift.weight_gradient(x, dy, geometry, **options)
-        return dx, dk
-    if needs_weight_grad and x is None:  # pragma: no cover - an internal misuse
-        raise RuntimeError("convmm: the weight gradient needs the input")
-    both = needs_input_grad and needs_weight_grad and x is not None
-    if both and x is not None and not _engine.patches_are_input(x, geometry, dtype):
-        return _engine.backward(x, dy, w, geometry, **options)
-    dx = _engine.backward_input(dy, w, geometry, **options) if needs_input_grad else None
-    dk = None
-    if needs_weight_grad and x is not None:
-        dk = _engine.backward_weight(x, dy, geometry, **options)
-    return dx, dk
-
-
-def _input_gradient(
-    dy: np.ndarray, w: np.ndarray, geometry: ConvGeometry, *, dtype: Any, budget: int, func: str
-) -> np.ndarray:
-    """dX of a stride-1 convolution as the convolution of dY with the flipped kernel.
-
-    Planned like any forward product (any formulation), in the compute dtype.
-    """
-    weight = _shift.flipped_transposed_weight(w, geometry, dtype)
-    inner = _input_gradient_geometry(geometry, func)
-    return forward(
-        dy,
-        weight,
-        None,
-        inner,
-        algorithm="auto",
-        out_dtype=dtype,
-        dtype=dtype,
-        budget=budget,
-        func=func,
-    )
-
-
-def _input_gradient_geometry(geometry: ConvGeometry, func: str) -> ConvGeometry:
-    """The geometry of the convolution of dY that is a stride-1 convolution's input gradient."""
-    pads = _shift.input_gradient_padding(geometry)
-    if pads is None:  # pragma: no cover - checked by the planner
-        raise RuntimeError("convmm: the input gradient is not a convolution here")
-    window = geometry.window
-    spatial, channels = window.output_shape, geometry.out_channels
-    if geometry.channels_last:
-        shape: tuple[int, ...] = (geometry.batch, *spatial, channels)
-    else:
-        shape = (geometry.batch, channels, *spatial)
-    weight = (geometry.in_channels, geometry.out_channels_per_group, *window.kernel_size)
-    return conv_geometry(
-        shape,
-        weight,
-        None,
-        stride=1,
-        padding=pads,
-        dilation=window.dilation,
-        groups=geometry.groups,
-        padding_mode="zeros",
-        channels_last=geometry.channels_last,
-        func=func,
-    )
-
-
-def transpose(
-    x: np.ndarray,
-    w: np.ndarray,
-    geometry: ConvGeometry,
-    *,
-    algorithm: str,
-    dtype: np.dtype[Any],
-    budget: int,
-    func: str,
-) -> np.ndarray:
-    """The transposed convolution of ``x``: the input gradient of ``geometry``'s convolution."""
-    dx, _ = backward(
-        None,
-        x,
-        w,
-        geometry,
-        needs_input_grad=True,
-        needs_weight_grad=False,
-        algorithm=algorithm,
-        dtype=dtype,
-        budget=budget,
-        func=func,
-        op="conv_transpose",
-    )
-    if dx is None:  # pragma: no cover - asked for
-        raise RuntimeError("convmm: no input gradient")
-    return dx

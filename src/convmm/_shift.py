@@ -29,12 +29,19 @@ from typing import Any
 import numpy as np
 
 from ._errors import ConvmmValueError
-from ._geometry import ConvGeometry, Window
+from ._geometry import ConvGeometry, Window, conv_geometry
 from ._im2col import pad_into
 from ._layout import channels_first, output_array
 from ._workspace import buffer
 
-__all__ = ["applies", "forward", "weight_gradient", "workspace_per_image"]
+__all__ = [
+    "applies",
+    "forward",
+    "input_gradient_geometry",
+    "input_gradient_padding",
+    "weight_gradient",
+    "workspace_per_image",
+]
 
 
 def applies(geometry: ConvGeometry) -> str | None:
@@ -245,3 +252,29 @@ def flipped_transposed_weight(w: np.ndarray, geometry: ConvGeometry, dtype: Any)
     grouped = np.asarray(w, dtype=dtype).reshape(g, cog, cg, *kernel).swapaxes(1, 2)
     flipped = grouped[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
     return np.ascontiguousarray(flipped.reshape(g * cg, cog, *kernel))
+
+
+def input_gradient_geometry(geometry: ConvGeometry, func: str) -> ConvGeometry:
+    """The geometry of the convolution of dY that is a stride-1 convolution's input gradient."""
+    pads = input_gradient_padding(geometry)
+    if pads is None:  # pragma: no cover - checked by the planner
+        raise RuntimeError("convmm: the input gradient is not a convolution here")
+    window = geometry.window
+    spatial, channels = window.output_shape, geometry.out_channels
+    if geometry.channels_last:
+        shape: tuple[int, ...] = (geometry.batch, *spatial, channels)
+    else:
+        shape = (geometry.batch, channels, *spatial)
+    weight = (geometry.in_channels, geometry.out_channels_per_group, *window.kernel_size)
+    return conv_geometry(
+        shape,
+        weight,
+        None,
+        stride=1,
+        padding=pads,
+        dilation=window.dilation,
+        groups=geometry.groups,
+        padding_mode="zeros",
+        channels_last=geometry.channels_last,
+        func=func,
+    )
