@@ -16,15 +16,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmm
+from convmm._explain.describe import count, format_cells, format_index, format_indices, format_span
 from convmm._explain.page import page_data, render_page
-from convmm._explain.text import (
-    count,
-    format_cells,
-    format_index,
-    format_indices,
-    format_matrix,
-    format_span,
-)
+from convmm._explain.text import format_matrix
 from convmm.examples import SEED_EXAMPLES
 
 SEED = {e.name: e for e in SEED_EXAMPLES}

@@ -325,3 +325,34 @@ def test_dilated_slices_of_a_3d_patch_are_listed() -> None:
     texts = _texts(draw_figure(e))
     assert "0 (D 0, 2)" in texts and "1 (D 0, 2)" in texts
     assert not any(re.search(r"D \d+-\d+", text) for text in texts)
+
+
+def _colorbars(figure: Figure) -> int:
+    return sum(image.get_gid() == "colorbar" for ax in figure.axes for image in ax.images)
+
+
+def test_heatmaps_get_a_colorbar_each_and_numbers_none() -> None:
+    """A summary figure (heatmaps) draws a colour bar with its lowest and highest value under
+    every heatmap: X's panels, P, K and KP, the output's panels; numbers need none."""
+    explanation = _elided()
+    figure = draw_figure(explanation)
+    texts = _texts(figure)
+    # 3 input channels, P, K and KP, 8 output filters (each panel its own scale)
+    assert _colorbars(figure) >= 3 + 3 + 1
+    low, high = float(explanation.products.min()), float(explanation.products.max())
+    assert f"{low:.3g}" in texts and f"{high:.3g}" in texts  # KP's bar, as its cells would be
+    assert _colorbars(draw_figure(_seed("bigger"))) == 0
+
+
+def test_figure_says_which_formulation_and_derives_same_padding() -> None:
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    e = convmm.explain(x, np.ones((1, 1, 4, 4)), padding="same")
+    texts = _texts(draw_figure(e))
+    lines = [line for text in texts for line in text.splitlines()]
+    assert any(line.startswith("convmm.conv computes it with algorithm=") for line in lines)
+    derived = [line.strip() for line in lines if "before," in line and "after" in line]
+    assert (
+        derived
+        == ["= max((5 - 1)*1 + 1*(4 - 1) + 1 - 5, 0) = 3: 1 before, 2 after (the odd one after)"]
+        * 2
+    )

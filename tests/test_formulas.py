@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import convmm
 from convmm._errors import ConvmmTypeError, ConvmmValueError
+from convmm._explain.describe import dim_names, format_formula
 from convmm._explain.page import page_data
-from convmm._explain.text import dim_names, format_formula
 from convmm._geometry import (
     OutputSizeTerms,
     TransposedOutputSizeTerms,
@@ -49,6 +49,8 @@ def printed_formulas(text: str) -> list[tuple[str, str, int]]:
     start = next(i for i, line in enumerate(lines) if "The output size, per dim:" in line)
     found = []
     for general, numbers in zip(lines[start + 1 :: 2], lines[start + 2 :: 2], strict=False):
+        if re.fullmatch(r"\s*\w+_pad = .*", general):
+            continue  # padding='same' derived (see test_same_padding_is_derived_alike)
         match = re.fullmatch(r"\s*(\w+)_out = .*", general)
         if match is None:
             break
@@ -86,7 +88,7 @@ def check_formulas(e: convmm.Explanation, input_size: tuple[int, ...]) -> None:
     terms = e.formula()
     assert [name for name, _, _ in printed] == list(names)
     assert len(terms) == len(out_size)
-    data = page_data(e)["formula"]
+    data = page_data(e)["formula"][-len(out_size) :]  # after any derived padding's rows
     for dim, ((name, arithmetic, stated), t) in enumerate(zip(printed, terms, strict=True)):
         assert _evaluate(arithmetic) == stated == out_size[dim], (arithmetic, stated, out_size)
         assert _terms_value(t) == t.output == out_size[dim], t
@@ -269,3 +271,68 @@ def test_the_formula_parser_finds_every_dim() -> None:
 def test_format_formula_takes_terms_only() -> None:
     with pytest.raises(ConvmmTypeError, match="format_formula: terms must be"):
         format_formula("L", (4, 0, 0, 1, 2, 1, 3))  # type: ignore[arg-type]
+
+
+@st.composite
+def same_cases(draw: Any) -> dict[str, Any]:
+    ndim = draw(st.integers(1, 2))
+    sizes = tuple(draw(st.lists(st.integers(1, 9), min_size=ndim, max_size=ndim)))
+    kernel = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
+    stride = tuple(draw(st.lists(st.integers(1, 3), min_size=ndim, max_size=ndim)))
+    dilation = tuple(draw(st.lists(st.integers(1, 2), min_size=ndim, max_size=ndim)))
+    padding = draw(st.sampled_from(["same", "same_lower"]))
+    return {
+        "sizes": sizes,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": padding,
+    }
+
+
+_PAD_NUMBERS = re.compile(
+    r"\s*= max\((.*), 0\) = (\d+): (\d+) before, (\d+) after(?: \(the odd one (before|after)\))?"
+)
+
+
+@given(same_cases())
+def test_same_padding_is_derived_alike_in_text_page_and_figure(case: dict[str, Any]) -> None:
+    """padding='same' / 'same_lower': each dim's total is the printed arithmetic's value (or 0),
+    split as the window pads it (the odd cell after for 'same', before for 'same_lower'); the
+    text, the page and the figure print the same two lines per dim, before the output size."""
+    x = np.ones((1, 1, *case["sizes"]))
+    w = np.ones((1, 1, *case["kernel"]))
+    options = {k: case[k] for k in ("stride", "dilation", "padding")}
+    e = convmm.explain(x, w, **options)
+    window = e.geometry.window
+    names = dim_names(window.ndim)
+    lines = e.to_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "The output size, per dim:" in line)
+    printed = lines[start + 1 : start + 1 + 2 * window.ndim]
+    for dim, name in enumerate(names):
+        general, numbers = printed[2 * dim], printed[2 * dim + 1]
+        assert general.strip().startswith(f"{name}_pad = max((ceil({name}_in / stride) - 1)")
+        match = _PAD_NUMBERS.fullmatch(numbers)
+        assert match is not None, numbers
+        arithmetic, total, before, after, odd = match.groups()
+        assert max(_evaluate(arithmetic), 0) == int(total)
+        assert (int(before), int(after)) == window.padding[dim]
+        assert int(before) + int(after) == int(total)
+        if int(total) % 2:
+            assert odd == ("before" if case["padding"] == "same_lower" else "after")
+            assert (int(before) > int(after)) == (case["padding"] == "same_lower")
+        else:
+            assert odd is None and before == after
+        # ceil(input / stride) positions, as 'same' promises
+        assert window.output_shape[dim] == -(-case["sizes"][dim] // case["stride"][dim])
+    page_rows = page_data(e)["formula"]
+    assert page_rows[: window.ndim] == [
+        [printed[2 * d].strip(), printed[2 * d + 1].strip()] for d in range(window.ndim)
+    ]
+    assert len(page_rows) == 2 * window.ndim
+
+
+def test_numeric_padding_derives_nothing() -> None:
+    e = convmm.explain(np.ones((1, 1, 5)), np.ones((1, 1, 3)), padding=1)
+    assert "_pad =" not in e.to_text()
+    assert len(page_data(e)["formula"]) == 1

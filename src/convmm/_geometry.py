@@ -30,6 +30,7 @@ from ._window import (
     PADDING_MODES,
     PADDING_STRINGS,
     OutputSizeTerms,
+    SamePaddingTerms,
     Window,
     _describe,
     _is_int,
@@ -37,6 +38,7 @@ from ._window import (
     int_tuple,
     make_window,
     output_length,
+    same_padding_terms,
 )
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "PADDING_STRINGS",
     "ConvGeometry",
     "OutputSizeTerms",
+    "SamePaddingTerms",
     "TransposedOutputSizeTerms",
     "Window",
     "conv_geometry",
@@ -52,6 +55,8 @@ __all__ = [
     "make_window",
     "output_length",
     "output_padding_for",
+    "same_padding_derivation",
+    "same_padding_terms",
     "transposed_output_length",
     "transposed_output_size_terms",
 ]
@@ -368,4 +373,32 @@ def conv_transpose_geometry(
     window = Window(tuple(sizes), kernel, strides, pads, dilations, "zeros", tuple(spatial))
     return ConvGeometry(
         window, batch, out_channels, in_channels, count, batched, bool(channels_last)
+    )
+
+
+def same_padding_derivation(
+    geometry: ConvGeometry, padding: object
+) -> tuple[SamePaddingTerms, ...] | None:
+    """How ``padding='same'`` or ``'same_lower'`` gave this geometry its padding, per dim.
+
+    None for any other ``padding`` (numbers, ``'valid'``).  The terms are those
+    :func:`make_window` resolved the string with, so they always match ``window.padding``.
+
+    >>> g = conv_geometry(
+    ...     (1, 1, 5), (1, 1, 4), None, stride=1, padding="same", dilation=1, groups=1,
+    ...     padding_mode="zeros", channels_last=False, func="doc",
+    ... )
+    >>> [(t.total, t.before, t.after) for t in same_padding_derivation(g, "same")]
+    [(3, 1, 2)]
+    >>> g.window.padding
+    ((1, 2),)
+    """
+    if not isinstance(padding, str) or padding not in ("same", "same_lower"):
+        return None
+    window = geometry.window
+    return tuple(
+        same_padding_terms(n, k, s, d, lower=padding == "same_lower")
+        for n, k, s, d in zip(
+            window.input_shape, window.kernel_size, window.stride, window.dilation, strict=True
+        )
     )

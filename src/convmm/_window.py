@@ -24,10 +24,12 @@ __all__ = [
     "PADDING_MODES",
     "PADDING_STRINGS",
     "OutputSizeTerms",
+    "SamePaddingTerms",
     "Window",
     "int_tuple",
     "make_window",
     "output_length",
+    "same_padding_terms",
 ]
 
 #: The padding modes, with PyTorch's meaning (``zeros`` pads with 0; ``reflect`` mirrors without
@@ -210,6 +212,39 @@ def _padding_pairs(
     return tuple(pairs)
 
 
+class SamePaddingTerms(NamedTuple):
+    """The numbers of one spatial dim's ``'same'`` (or ``'same_lower'``) padding.
+
+    ``output = ceil(input / stride)``; ``total = max((output - 1)*stride + dilation*(kernel - 1)
+    + 1 - input, 0)``, split into ``before`` and ``after`` (the odd cell after for ``'same'``,
+    before for ``'same_lower'``).
+    """
+
+    input: int
+    stride: int
+    dilation: int
+    kernel: int
+    output: int
+    total: int
+    before: int
+    after: int
+
+
+def same_padding_terms(
+    n: int, kernel: int, stride: int, dilation: int, lower: bool
+) -> SamePaddingTerms:
+    """The padding ``'same'`` (``lower=False``) or ``'same_lower'`` gives one dim, with its terms.
+
+    >>> same_padding_terms(5, 4, 1, 1, lower=False)
+    SamePaddingTerms(input=5, stride=1, dilation=1, kernel=4, output=5, total=3, before=1, after=2)
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - n, 0)
+    small, large = total // 2, total - total // 2
+    before, after = (large, small) if lower else (small, large)
+    return SamePaddingTerms(n, stride, dilation, kernel, out, total, before, after)
+
+
 def _same_padding(
     input_shape: tuple[int, ...],
     kernel_size: tuple[int, ...],
@@ -217,13 +252,13 @@ def _same_padding(
     dilation: tuple[int, ...],
     lower: bool,
 ) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for n, k, s, d in zip(input_shape, kernel_size, stride, dilation, strict=True):
-        out = -(-n // s)
-        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
-        small, large = total // 2, total - total // 2
-        pairs.append((large, small) if lower else (small, large))
-    return tuple(pairs)
+    return tuple(
+        (t.before, t.after)
+        for t in (
+            same_padding_terms(n, k, s, d, lower)
+            for n, k, s, d in zip(input_shape, kernel_size, stride, dilation, strict=True)
+        )
+    )
 
 
 def output_length(n: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._figure_draw import (
+    COLORBAR_H,
     MUTED_INK,
     PAD_FILL,
     RGB,
     Mat,
     Outline,
+    draw_colorbar,
     draw_matrix,
     draw_outline,
     index_runs,
@@ -36,8 +38,8 @@ from ._figure_layout import (
     text_width,
     wrap_lines,
 )
+from .describe import dim_names, format_indices
 from .model import Explanation
-from .text import dim_names, format_indices
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -106,6 +108,9 @@ def spatial_block(
     left_w = max((text_width(t, SMALL_PT) for t in left), default=0.0)
     left_w = left_w + 0.1 if left else 0.0
     pitch_x = max([panel_w, *(text_width(t, SMALL_PT) for t in top)]) + 0.22
+    # heatmaps get a colour bar under each panel (each panel has its own scale)
+    bars = 0.0 if style.numbers else COLORBAR_H
+    panel_h += bars
     pitch_y = panel_h + (0.12 if nd == 1 else 0.22)
     title_h = line_height(LABEL_PT)
     n_cols = len(grid[0])
@@ -145,6 +150,8 @@ def spatial_block(
                     muted=None if mask is None else mask[lead],
                 )
                 draw_matrix(ax, m, px, py, cw, ch, style)
+                if bars:
+                    draw_colorbar(ax, m.values, px, py + rows * ch + 0.05, min(cols * cw, 1.4))
                 for outline in outlines:
                     draw_outline(ax, outline, lead, where, px, py, cw, ch, style)
         ny = y0 + pitch_y * len(grid) - (pitch_y - panel_h) + 0.06

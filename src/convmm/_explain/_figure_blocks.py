@@ -14,8 +14,16 @@ from ._figure_arrays import (
 from ._figure_draw import Mat, text_block
 from ._figure_layout import NOTE_PT, TITLE_PT, Block, Style, format_shape
 from ._figure_products import column_colors, group_tag, kernel_row_labels, product_block, row_block
+from .describe import (
+    dim_names,
+    format_span,
+    formula_lines,
+    gradients,
+    options_text,
+    plan_line,
+    title,
+)
 from .model import Explanation
-from .text import count, dim_names, format_formula, format_span
 
 _MAX_GROUPS = 4  # groups whose products are drawn
 
@@ -28,15 +36,17 @@ def _checks(e: Explanation) -> str:
     return "checked against: " + ", ".join(parts) if parts else ""
 
 
-def _header(e: Explanation, style: Style, title: str) -> Block:
-    lines: list[tuple[str, float, str]] = [(title, TITLE_PT, "bold")]
-    options = ", ".join(f"{k}={v!r}" for k, v in e.options.items())
-    lines.append((f"options: {options}", NOTE_PT, "normal"))
+def _header(e: Explanation, style: Style) -> Block:
+    lines: list[tuple[str, float, str]] = [
+        (f"convmm explain: {title(e, ' x ')}", TITLE_PT, "bold"),
+        (f"options: {options_text(e)}", NOTE_PT, "normal"),
+    ]
     if e.geometry.batch > 1:
         lines.append((f"image {e.sample} of a batch of {e.geometry.batch}", NOTE_PT, "normal"))
     checks = _checks(e)
     if checks:
         lines.append((checks, NOTE_PT, "normal"))
+    lines.append((plan_line(e), NOTE_PT, "normal"))
     colored = min(e.num_positions, style.max_patches)
     if colored < e.num_positions:
         lines.append(
@@ -64,13 +74,13 @@ def _input_block(e: Explanation, style: Style, names: tuple[str, ...]) -> Block:
         pads = ", ".join(
             f"{n} {b}+{a}" for n, (b, a) in zip(names, window.padding, strict=True) if b or a
         )
-        title = (
+        caption = (
             f"X padded ({window.padding_mode}: {pads}): {format_shape(e.padded.shape)}"
             f" (input {format_shape(e.input.shape)})"
         )
         notes = ["shaded: the padding"]
     else:
-        title = f"X: {format_shape(e.input.shape)} (channels x {' x '.join(names)})"
+        caption = f"X: {format_shape(e.input.shape)} (channels x {' x '.join(names)})"
         notes = []
     notes.append(
         f"outlined: the cells each patch reads ({format_shape(window.kernel_size)} kernel, "
@@ -78,7 +88,7 @@ def _input_block(e: Explanation, style: Style, names: tuple[str, ...]) -> Block:
         "in the patch's colour"
     )
     return spatial_block(
-        title,
+        caption,
         e.padded,
         style,
         names,
@@ -153,20 +163,14 @@ def _output_block(e: Explanation, style: Style, names: tuple[str, ...]) -> Block
 def _formula_block(e: Explanation, names: tuple[str, ...]) -> Block:
     """The output-size formula per dim, with its numbers (a transposed convolution's own)."""
     lines: list[tuple[str, float, str]] = [("output size, per dim:", NOTE_PT, "bold")]
-    for name, terms in zip(names, e.formula(), strict=True):
-        lines.extend((line, NOTE_PT, "normal") for line in format_formula(name, terms).split("\n"))
+    for general, numbers in formula_lines(e):
+        lines.extend([(general, NOTE_PT, "normal"), (numbers, NOTE_PT, "normal")])
     return text_block(lines, mono=True)
 
 
 def conv_rows(e: Explanation, style: Style) -> list[list[Block]]:
     geometry, window = e.geometry, e.geometry.window
     names = dim_names(window.ndim)
-    kind = "convolution" if e.kind == "conv" else "convolution, backward pass"
-    title = (
-        f"convmm explain: {kind} of a {format_shape(e.input.shape)} input "
-        f"(channels x {' x '.join(names)}) with {count(geometry.out_channels, 'filter')} of "
-        f"{geometry.in_channels_per_group} x {format_shape(window.kernel_size)}"
-    )
     first = [_input_block(e, style, names)]
     footprint = " (their footprint on the last two dims)" if window.ndim > 2 else ""
     thumbnails = thumbnails_block(
@@ -179,7 +183,7 @@ def conv_rows(e: Explanation, style: Style) -> list[list[Block]]:
     if thumbnails is not None:
         first.append(thumbnails)
     rows = [
-        [_header(e, style, title)],
+        [_header(e, style)],
         first,
         _conv_products(e, style) + _groups_note(e),
         [_output_block(e, style, names), _formula_block(e, names)],
@@ -190,9 +194,7 @@ def conv_rows(e: Explanation, style: Style) -> list[list[Block]]:
 
 
 def _backward_rows(e: Explanation, style: Style, names: tuple[str, ...]) -> list[list[Block]]:
-    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    if dy is None or dk is None or dp is None or dx is None or db is None:
-        return []
+    dy, dk, dp, dx, db = gradients(e, "convmm explain (figure)")
     window = e.geometry.window
     cout = e.geometry.out_channels_per_group
     colors = column_colors(e, style)
@@ -278,10 +280,6 @@ def transpose_rows(e: Explanation, style: Style) -> list[list[Block]]:
     names = dim_names(window.ndim)
     cog = geometry.out_channels_per_group
     colors = column_colors(e, style)
-    title = (
-        f"convmm explain: transposed convolution of a {format_shape(e.input.shape)} input to "
-        f"{format_shape(e.output.shape)} (channels x {' x '.join(names)})"
-    )
     x_block = spatial_block(
         f"X: {format_shape(e.input.shape)}",
         e.input,
@@ -335,7 +333,7 @@ def transpose_rows(e: Explanation, style: Style) -> list[list[Block]]:
         notes=notes,
     )
     return [
-        [_header(e, style, title)],
+        [_header(e, style)],
         first,
         products + _groups_note(e),
         [output, _formula_block(e, names)],

@@ -104,6 +104,43 @@ class Mat:
         return self.labels
 
 
+#: Inches under a heatmap for its colour bar: the strip, then its lowest and highest value.
+COLORBAR_H = 0.27
+_COLORBAR_STRIP = 0.07
+
+
+def heat_levels(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The grey level of each value of a heatmap (0.95 for its lowest, 0.15 for its highest,
+    white for NaN), and that lowest and highest finite value."""
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 1.0
+    span = high - low if high > low else 1.0
+    return np.where(np.isfinite(values), 0.95 - 0.8 * (values - low) / span, 1.0), low, high
+
+
+def draw_colorbar(ax: Axes, values: np.ndarray, x: float, y: float, width: float) -> None:
+    """The colour bar of a heatmap of ``values``: a strip from its lowest value (left) to its
+    highest (right) at (x, y), ``width`` inches wide (at least 0.7), the two values under it.
+
+    Its image has the gid 'colorbar' (the tests find it by that).
+    """
+    _, low, high = heat_levels(values)
+    width = max(width, 0.7)
+    ramp = np.linspace(0.95, 0.15, 64)[np.newaxis, :, np.newaxis].repeat(3, axis=2)
+    image = ax.imshow(
+        ramp,
+        extent=(x, x + width, y + _COLORBAR_STRIP, y),
+        interpolation="nearest",
+        aspect="auto",
+        zorder=1,
+    )
+    image.set_gid("colorbar")
+    labels = cell_labels(np.array([[low, high]]))[0]
+    put_text(ax, x, y + _COLORBAR_STRIP + 0.02, labels[0], 6.5, color=MUTED_INK)
+    put_text(ax, x + width, y + _COLORBAR_STRIP + 0.02, labels[1], 6.5, ha="right", color=MUTED_INK)
+
+
 def draw_matrix(ax: Axes, m: Mat, x: float, y: float, cw: float, ch: float, style: Style) -> None:
     """Draw ``m`` with its top-left corner at (x, y), columns cw and rows ch inches."""
     from matplotlib.collections import LineCollection
@@ -123,11 +160,7 @@ def draw_matrix(ax: Axes, m: Mat, x: float, y: float, cw: float, ch: float, styl
         if m.muted is not None:
             rgb[m.muted] = PAD_FILL
     else:
-        finite = values[np.isfinite(values)]
-        low = float(finite.min()) if finite.size else 0.0
-        high = float(finite.max()) if finite.size else 1.0
-        span = high - low if high > low else 1.0
-        level = np.where(np.isfinite(values), 0.95 - 0.8 * (values - low) / span, 1.0)
+        level, _, _ = heat_levels(values)
         rgb = np.repeat(level[..., np.newaxis], 3, axis=2)
         if m.muted is not None:
             rgb[m.muted] = 0.5 * rgb[m.muted] + 0.5 * np.array([0.62, 0.72, 0.9])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .describe import shape_text
 from .model import Explanation
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def line_height(pt: float) -> float:
 
 
 def format_shape(shape: Sequence[int]) -> str:
-    return " x ".join(map(str, shape))
+    """A shape as the figure writes it: '3 x 4 x 4' (``describe.shape_text``)."""
+    return shape_text(shape, " x ")
 
 
 def _formatter(values: np.ndarray) -> Callable[[float], str]:

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._figure_draw import MUTED_INK, RGB, Mat, draw_matrix, patch_color, put_text
+from ._figure_draw import (
+    COLORBAR_H,
+    MUTED_INK,
+    RGB,
+    Mat,
+    draw_colorbar,
+    draw_matrix,
+    patch_color,
+    put_text,
+)
 from ._figure_layout import BAR, LABEL_PT, SMALL_PT, Block, Style, line_height, text_width
 from .model import Explanation
 
@@ -44,6 +53,8 @@ def product_block(
         label_pt = SMALL_PT
         top_row_labels, left_row_labels = (), ()
     gap = 0.14
+    # heatmaps get a colour bar under each matrix: P's in the gap, K's and KP's under them
+    bars = 0.0 if style.numbers else COLORBAR_H
     w_left, w_right = n_inner * cw_left, n_right * cw_right
     h_top, h_bottom = n_top * ch_top, n_bottom * ch_bottom
     top_labels_w = max((text_width(t, label_pt) for t, _ in top_row_labels), default=0.0)
@@ -61,7 +72,7 @@ def product_block(
     if column_headers:
         header_h = line_height(label_pt) if style.numbers else bar
     width = quad_left + quad_right
-    height = title_h + header_h + h_top + gap + h_bottom + 0.05 + title_h
+    height = title_h + header_h + h_top + bars + gap + h_bottom + bars + 0.05 + title_h
 
     def draw(ax: Axes, x: float, y: float) -> None:
         xr = x + quad_left
@@ -94,7 +105,9 @@ def product_block(
                 color=MUTED_INK if color is None else color,
                 weight="normal" if color is None else "bold",
             )
-        yb = yt + h_top + gap
+        if bars:
+            draw_colorbar(ax, top.values, xr, yt + h_top + 0.05, min(w_right, 1.4))
+        yb = yt + h_top + bars + gap
         xl = xr - gap - w_left
         draw_matrix(ax, left, xl, yb, cw_left, ch_bottom, style)
         for r, label in enumerate(left_row_labels):
@@ -109,7 +122,10 @@ def product_block(
                 color=MUTED_INK,
             )
         draw_matrix(ax, result, xr, yb, cw_right, ch_bottom, style)
-        yl = yb + h_bottom + 0.05
+        if bars:
+            draw_colorbar(ax, left.values, xl, yb + h_bottom + 0.05, min(w_left, 1.4))
+            draw_colorbar(ax, result.values, xr, yb + h_bottom + 0.05, min(w_right, 1.4))
+        yl = yb + h_bottom + bars + 0.05
         if text_width(left_title, LABEL_PT) <= w_left:
             put_text(ax, xl + w_left / 2, yl, left_title, LABEL_PT, ha="center", weight="bold")
         else:
@@ -148,7 +164,8 @@ def row_block(title: str, values: np.ndarray, style: Style, headers: Sequence[st
     title_h = line_height(LABEL_PT)
     header_h = line_height(SMALL_PT) if style.numbers else 0.0
     width = max(n * cw, text_width(title, LABEL_PT))
-    height = title_h + header_h + ch
+    bars = 0.0 if style.numbers else COLORBAR_H
+    height = title_h + header_h + ch + bars
 
     def draw(ax: Axes, x: float, y: float) -> None:
         put_text(ax, x, y, title, LABEL_PT, weight="bold")
@@ -166,5 +183,7 @@ def row_block(title: str, values: np.ndarray, style: Style, headers: Sequence[st
                     color=MUTED_INK,
                 )
         draw_matrix(ax, m, x, y0, cw, ch, style)
+        if bars:
+            draw_colorbar(ax, m.values, x, y0 + ch + 0.05, min(n * cw, 1.4))
 
     return Block(width, height, draw)

@@ -19,8 +19,9 @@ from importlib import resources
 from typing import Any
 
 from .._errors import ConvmmValueError
+from . import describe
 from .model import Explanation
-from .page_data import CROP_BUDGET, page_data, page_title
+from .page_data import CROP_BUDGET, page_data
 
 __all__ = ["CROP_BUDGET", "page_data", "render_page", "render_pages", "script_json"]
 
@@ -41,7 +42,7 @@ def render_page(explanation: Explanation, inline: bool = False) -> str:
     if inline:
         return _fragment(explanation, f"cmx-{uuid.uuid4().hex[:12]}", keys="focus")
     fragment = _fragment(explanation, "cmx", keys="document")
-    title = f"convmm explain: {page_title(explanation)}"
+    title = f"convmm explain: {describe.title(explanation)}"
     return _fill(_template("page.html"), title=html.escape(title), body=fragment)
 
 

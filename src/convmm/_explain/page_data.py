@@ -20,11 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ConvmmTypeError
+from .describe import (
+    dim_names,
+    formula_lines,
+    gradients,
+    keep,
+    plan_line,
+    shapes_table,
+    title,
+)
 from .model import Explanation, fold_columns
-from .text import count, dim_names, format_formula
 
-__all__ = ["CROP_BUDGET", "page_data", "page_title"]
+__all__ = ["CROP_BUDGET", "page_data"]
 
 # ---- how much a summary shows ----------------------------------------------------------------
 
@@ -61,14 +68,8 @@ def _flat(array: np.ndarray) -> list[float | str]:
 
 
 def _keep(n: int, limit: int, head: int, tail: int) -> list[int]:
-    """Indices shown along an axis of length n; -1 marks the elided middle."""
-    if n <= limit:
-        return list(range(n))
-    return [*range(head), -1, *range(n - tail, n)]
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return " × ".join(str(int(n)) for n in shape)
+    """The indices shown along an axis (``describe.keep``), -1 marking the elided middle."""
+    return [-1 if i is None else i for i in keep(n, limit, head, tail)]
 
 
 def _is_summary(e: Explanation) -> tuple[bool, str]:
@@ -182,12 +183,13 @@ def page_data(e: Explanation) -> dict[str, Any]:
 
     data: dict[str, Any] = {
         "kind": e.kind,
-        "title": page_title(e),
+        "title": title(e),
         "options": [[k, repr(v)] for k, v in e.options.items()],
         "batch": (f"image {e.sample} of a batch of {geometry.batch}" if geometry.batch > 1 else ""),
-        "shapes": _shapes(e),
-        "formula": _formula(e),
+        "shapes": shapes_table(e),
+        "formula": [[general.strip(), numbers.strip()] for general, numbers in formula_lines(e)],
         "checks": [[name, e.verdict(name)] for name in e.checks],
+        "plan": plan_line(e),
         "summary": reason if summary else None,
         "names": list(names),
         "ndim": window.ndim,
@@ -312,9 +314,7 @@ def _backward(
     out_filters: list[int],
     summary: bool,
 ) -> dict[str, Any]:
-    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    if dy is None or dk is None or dp is None or dx is None or db is None:
-        raise ConvmmTypeError(f"page: a {e.kind!r} explanation has no gradients to show")
+    dy, dk, dp, dx, db = gradients(e, "convmm explain (page)")
     if summary:
         read: dict[int, list[tuple[int, ...]]] = {}
         for col in cols:
@@ -334,88 +334,3 @@ def _backward(
         "dX": grad_input,
         "db": _pick(db, out_filters),
     }
-
-
-def page_title(e: Explanation) -> str:
-    """The page's title: what the explanation computes, on what shapes."""
-    geometry, window = e.geometry, e.geometry.window
-    names = " × ".join(dim_names(window.ndim))
-    if e.kind == "conv_transpose":
-        return (
-            f"transposed convolution of a {_shape(e.input.shape)} input to "
-            f"{_shape(e.output.shape)} (channels × {names})"
-        )
-    what = "convolution" if e.kind == "conv" else "convolution, backward pass"
-    return (
-        f"{what} of a {_shape(e.input.shape)} input (channels × {names}) with "
-        f"{count(geometry.out_channels, 'filter')} of "
-        f"{geometry.in_channels_per_group} × {_shape(window.kernel_size)}"
-    )
-
-
-def _shapes(e: Explanation) -> list[list[str]]:
-    """Rows of the shapes table: name, shape, what the axes are."""
-    geometry, window = e.geometry, e.geometry.window
-    names = " × ".join(dim_names(window.ndim))
-    g, cin, cout = geometry.groups, geometry.in_channels_per_group, geometry.out_channels_per_group
-    k, positions = window.kernel_numel, e.num_positions
-    layout = "channels last" if geometry.channels_last else "channels first"
-    batch = "N × " if geometry.batched else ""
-    if e.kind == "conv_transpose":
-        in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
-        rows = [
-            ["input, as given", _shape(geometry.output_array_shape()), f"{in_layout} ({layout})"],
-            ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
-            ["weight", _shape(e.weight.shape), "C_in × C_out/groups × kernel"],
-            ["K", _shape(e.kernels.shape), f"groups × rows (input channel) × {cin}·{k} columns"],
-            ["X_g", _shape(e.products.shape), "groups × channels × input positions"],
-            ["Kᵀ·X", _shape(e.patches.shape), "groups × (channel, kernel offset) × positions"],
-            ["output (uncropped)", _shape((geometry.in_channels, *window.padded_shape)), ""],
-            ["output", _shape(e.output.shape), f"channels × {names}"],
-            ["output, as returned", _shape(geometry.input_array_shape()), layout],
-        ]
-        return rows
-    in_layout = f"{batch}C × {names}" if not geometry.channels_last else f"{batch}{names} × C"
-    rows = [
-        ["input, as given", _shape(geometry.input_array_shape()), f"{in_layout} ({layout})"],
-        ["X (this sample)", _shape(e.input.shape), f"channels × {names}"],
-    ]
-    if window.is_padded:
-        rows.append(["X padded", _shape(e.padded.shape), f"padding_mode {window.padding_mode!r}"])
-    rows += [
-        ["weight", _shape(e.weight.shape), "C_out × C_in/groups × kernel"],
-        [
-            "P",
-            _shape(e.patches.shape),
-            f"{count(g, 'group')} × {cin}·{k} {'row' if cin * k == 1 else 'rows'} × "
-            f"{count(positions, 'position')}",
-        ],
-        [
-            "K",
-            _shape(e.kernels.shape),
-            f"{count(g, 'group')} × {count(cout, 'filter')} × {cin}·{k}",
-        ],
-        ["KP", _shape(e.products.shape), "groups × filters × positions"],
-        ["output", _shape(e.output.shape), f"filters × {names}"],
-        ["output, as returned", _shape(geometry.output_array_shape()), layout],
-    ]
-    if e.kind == "conv_backward":
-        rows += [
-            ["dY", _shape(e.products.shape), "like KP"],
-            ["dK = dY·Pᵀ", _shape(e.kernels.shape), "like K"],
-            ["dP = Kᵀ·dY", _shape(e.patches.shape), "like P"],
-            ["dX = fold(dP)", _shape(e.input.shape), "like X"],
-            ["db", _shape((geometry.out_channels,)), "one per filter"],
-        ]
-    return rows
-
-
-def _formula(e: Explanation) -> list[list[str]]:
-    """Per dim: the formula, and the same with the numbers put in (a transposed convolution's
-    own formula for a transposed convolution)."""
-    names = dim_names(e.geometry.window.ndim)
-    lines = []
-    for name, terms in zip(names, e.formula(), strict=True):
-        general, numbers = format_formula(name, terms).split("\n")
-        lines.append([general.strip(), numbers.strip()])
-    return lines

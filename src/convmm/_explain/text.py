@@ -6,21 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._errors import ConvmmTypeError
-from .._geometry import OutputSizeTerms, TransposedOutputSizeTerms
-from .model import Explanation, FormulaTerms
+from .describe import (
+    count,
+    dim_names,
+    format_cells,
+    format_index,
+    format_span,
+    formula_lines,
+    gradients,
+    keep,
+    options_text,
+    plan_line,
+    shape_text,
+    title,
+)
+from .model import Explanation
 
-__all__ = [
-    "count",
-    "dim_names",
-    "format_cells",
-    "format_formula",
-    "format_index",
-    "format_indices",
-    "format_matrix",
-    "format_span",
-    "render_text",
-]
+__all__ = ["MAX_CHANNELS", "MAX_GROUPS", "MAX_SHOWN", "format_matrix", "render_text"]
 
 #: The most rows or columns of a matrix shown before the middle is elided.
 MAX_SHOWN = 16
@@ -28,81 +30,8 @@ MAX_SHOWN = 16
 MAX_CHANNELS, MAX_GROUPS = 4, 3
 
 
-def dim_names(ndim: int) -> tuple[str, ...]:
-    """Names for the spatial dims: L; H, W; D, H, W; else d0, d1, ..."""
-    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(
-        ndim, tuple(f"d{i}" for i in range(ndim))
-    )
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``n`` and the noun, singular for 1: '1 filter', '4 filters' (``plural`` if not +s)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-
-def format_index(index: Sequence[int]) -> str:
-    """A spatial index or a per-dim value: ``2`` for one spatial dim, ``(2, 3)`` for more."""
-    values = [str(int(i)) for i in index]
-    return values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
-
-
-def format_span(noun: str, first: int, last: int, plural: str | None = None) -> str:
-    """A run of numbered things: 'input channel 0', or 'input channels 0..3'."""
-    if first == last:
-        return f"{noun} {first}"
-    return f"{plural or noun + 's'} {first}..{last}"
-
-
-#: Up to this many cells (or indices) are listed one by one; more are a range.
-MAX_LISTED = 3
-
-
-def _step(values: Sequence[int]) -> int:
-    """The step of an evenly spaced, sorted run of indices (1 for a single index)."""
-    return values[1] - values[0] if len(values) > 1 else 1
-
-
-def format_indices(indices: Sequence[int]) -> str:
-    """Evenly spaced indices along one dim: '0, 2, 4' (a few), '0 … 5', or '0 … 8 step 2'.
-
-    ``indices`` are those a window reads along one dim (sorted, evenly spaced, repeats allowed).
-    """
-    values = sorted({int(i) for i in indices})
-    if len(values) <= MAX_LISTED:
-        return ", ".join(map(str, values))
-    step = _step(values)
-    return f"{values[0]} … {values[-1]}" + (f" step {step}" if step > 1 else "")
-
-
-def format_cells(cells: Sequence[tuple[int, ...]]) -> str:
-    """The cells a patch reads (``Explanation.patch_cells``), the gaps of a dilation shown.
-
-    'cell 3'; 'cells 0, 2, 4' (a few, listed); 'cells (0, 0) … (1, 1)' (every cell of that
-    box); 'cells (0, 0) … (2, 4) step (1, 2)' (every second cell along the last dim).  The
-    cells are the product of one evenly spaced run of indices per dim.
-    """
-    unique = sorted(set(cells))
-    if len(unique) == 1:
-        return f"cell {format_index(unique[0])}"
-    if len(unique) <= MAX_LISTED:
-        return "cells " + ", ".join(format_index(c) for c in unique)
-    runs = [sorted({c[d] for c in unique}) for d in range(len(unique[0]))]
-    steps = [_step(run) for run in runs]
-    first, last = tuple(run[0] for run in runs), tuple(run[-1] for run in runs)
-    text = f"cells {format_index(first)} … {format_index(last)}"
-    return text + (f" step {format_index(steps)}" if max(steps) > 1 else "")
-
-
 def _cell(value: float, integral: bool) -> str:
     return f"{value:.0f}" if integral else f"{value:.4g}"
-
-
-def _keep(n: int, limit: int) -> list[int | None]:
-    """Indices to show along an axis of length n (None marks the elided middle)."""
-    if n <= limit:
-        return list(range(n))
-    half = limit // 2
-    return [*range(half), None, *range(n - (limit - half - 1), n)]
 
 
 def format_matrix(a: np.ndarray, indent: str = "  ", limit: int = MAX_SHOWN) -> str:
@@ -110,7 +39,7 @@ def format_matrix(a: np.ndarray, indent: str = "  ", limit: int = MAX_SHOWN) -> 
     values = np.atleast_2d(np.asarray(a, dtype=np.float64))
     finite = values[np.isfinite(values)]
     integral = bool(np.all(finite == np.round(finite)))
-    rows, cols = _keep(values.shape[0], limit), _keep(values.shape[1], limit)
+    rows, cols = keep(values.shape[0], limit), keep(values.shape[1], limit)
     cells = [
         ["…" if r is None or c is None else _cell(values[r, c], integral) for c in cols]
         for r in rows
@@ -125,41 +54,13 @@ def format_matrix(a: np.ndarray, indent: str = "  ", limit: int = MAX_SHOWN) -> 
     return "\n".join(lines)
 
 
-def format_formula(name: str, t: FormulaTerms) -> str:
-    """The output-size formula for one dim, then (on a second line, its ``=`` under the first
-    line's) the same with its numbers substituted and the result.
-
-    ``t`` is a convolution's :class:`~convmm._window.OutputSizeTerms` or a transposed
-    convolution's :class:`~convmm._transposed.TransposedOutputSizeTerms`.
-    """
-    under = " " * (len(name) + 5)
-    if isinstance(t, TransposedOutputSizeTerms):
-        return (
-            f"{name}_out = ({name}_in - 1)*stride - pad_before - pad_after"
-            f" + dilation*(kernel - 1) + output_padding + 1\n"
-            f"{under}= ({t.input} - 1)*{t.stride} - {t.pad_before} - {t.pad_after}"
-            f" + {t.dilation}*({t.kernel} - 1) + {t.output_padding} + 1 = {t.output}"
-        )
-    if not isinstance(t, OutputSizeTerms):
-        raise ConvmmTypeError(
-            f"format_formula: terms must be OutputSizeTerms or TransposedOutputSizeTerms; "
-            f"got {type(t).__name__}"
-        )
-    return (
-        f"{name}_out = floor(({name}_in + pad_before + pad_after - dilation*(kernel - 1) - 1)"
-        f" / stride) + 1\n"
-        f"{under}= floor(({t.input} + {t.pad_before} + {t.pad_after}"
-        f" - {t.dilation}*({t.kernel} - 1) - 1) / {t.stride}) + 1 = {t.output}"
-    )
-
-
 def _formulas(e: Explanation, lines: list[str]) -> None:
-    for name, terms in zip(dim_names(e.geometry.window.ndim), e.formula(), strict=True):
-        lines.append("   " + format_formula(name, terms).replace("\n", "\n   "))
+    for general, numbers in formula_lines(e):
+        lines.append(f"   {general}\n   {numbers}")
 
 
-def _shape(shape: Sequence[int]) -> str:
-    return " x ".join(map(str, shape))
+def _shape_x(shape: Sequence[int]) -> str:
+    return shape_text(shape, " x ")
 
 
 def _spatial(a: np.ndarray, label: str, names: tuple[str, ...], lines: list[str]) -> None:
@@ -167,7 +68,7 @@ def _spatial(a: np.ndarray, label: str, names: tuple[str, ...], lines: list[str]
 
     More than ``MAX_CHANNELS`` channels (or slices) show the first and the last few.
     """
-    for c in _keep(a.shape[0], MAX_CHANNELS):
+    for c in keep(a.shape[0], MAX_CHANNELS):
         if c is None:
             lines.append(f" … {a.shape[0] - MAX_CHANNELS + 1} more {label}s of the {a.shape[0]}")
             continue
@@ -177,7 +78,7 @@ def _spatial(a: np.ndarray, label: str, names: tuple[str, ...], lines: list[str]
             lines.append(format_matrix(np.atleast_2d(plane)))
             continue
         slices = list(np.ndindex(*plane.shape[:-2]))
-        for i in _keep(len(slices), MAX_CHANNELS):
+        for i in keep(len(slices), MAX_CHANNELS):
             if i is None:
                 lines.append(f"  … {len(slices) - MAX_CHANNELS + 1} more slices of {label} {c}")
                 continue
@@ -188,7 +89,7 @@ def _spatial(a: np.ndarray, label: str, names: tuple[str, ...], lines: list[str]
 
 def _groups(g: int, lines: list[str], indent: str = "   ") -> list[int]:
     """The groups to show (the first and the last of many), noting the others in ``lines``."""
-    shown = [group for group in _keep(g, MAX_GROUPS) if group is not None]
+    shown = [group for group in keep(g, MAX_GROUPS) if group is not None]
     if len(shown) < g:
         names = ", ".join(map(str, shown))
         lines.append(
@@ -199,8 +100,7 @@ def _groups(g: int, lines: list[str], indent: str = "   ") -> list[int]:
 
 
 def _checks(e: Explanation, lines: list[str]) -> None:
-    plan = e.plan()
-    lines.append(f"convmm.{e.kind} computes it with algorithm={plan.algorithm!r}: {plan.reason}.")
+    lines.append(plan_line(e))
     lines.append("Checks:")
     for name in e.checks:
         lines.append(f"   {name}: {e.verdict(name)}")
@@ -213,7 +113,7 @@ def _position(e: Explanation, column: int) -> str:
 def _positions(e: Explanation) -> str:
     """'5 positions', and their shape in more than one dim: '9 positions (3 x 3)'."""
     window = e.geometry.window
-    shape = f" ({_shape(window.output_shape)})" if window.ndim > 1 else ""
+    shape = f" ({_shape_x(window.output_shape)})" if window.ndim > 1 else ""
     return count(e.num_positions, "position") + shape
 
 
@@ -226,10 +126,6 @@ def _padding_text(e: Explanation) -> str:
     )
 
 
-def _options(e: Explanation) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in e.options.items())
-
-
 def render_text(e: Explanation) -> str:
     """The whole walkthrough as text."""
     if e.kind == "conv_transpose":
@@ -238,13 +134,8 @@ def render_text(e: Explanation) -> str:
     geometry, window = e.geometry, e.geometry.window
     names = dim_names(window.ndim)
     g, cin, cout = geometry.groups, geometry.in_channels_per_group, geometry.out_channels_per_group
-    title = "convolution" if e.kind == "conv" else "convolution, backward pass"
-    lines.append(
-        f"convmm explain: {title} of a {_shape(e.input.shape)} input (channels x "
-        f"{' x '.join(names)}) with {count(geometry.out_channels, 'filter')} of "
-        f"{cin} x {_shape(window.kernel_size)}"
-    )
-    lines.append(f"options: {_options(e)}")
+    lines.append(f"convmm explain: {title(e, ' x ')}")
+    lines.append(f"options: {options_text(e)}")
     if geometry.batch > 1:
         lines.append(f"(image {e.sample} of a batch of {geometry.batch}; each image is the same)")
     lines.append("")
@@ -252,7 +143,7 @@ def render_text(e: Explanation) -> str:
     _spatial(e.input, "channel", names, lines)
     if window.is_padded:
         lines.append(
-            f"2. X padded ({window.padding_mode}) to {_shape(window.padded_shape)} — "
+            f"2. X padded ({window.padding_mode}) to {_shape_x(window.padded_shape)} — "
             f"{_padding_text(e)}:"
         )
         _spatial(e.padded, "channel", names, lines)
@@ -260,7 +151,7 @@ def render_text(e: Explanation) -> str:
         lines.append("2. No padding.")
     kernel, k_count = window.kernel_size, window.kernel_numel
     lines.append(
-        f"3. The patches: the {_shape(kernel)} window (dilation {format_index(window.dilation)}) "
+        f"3. The patches: the {_shape_x(kernel)} window (dilation {format_index(window.dilation)}) "
         f"slides with stride {format_index(window.stride)}; {_positions(e)}."
     )
     shown = range(e.num_positions) if e.num_positions <= 6 else [0, 1, e.num_positions - 1]
@@ -279,32 +170,32 @@ def render_text(e: Explanation) -> str:
     product = "one product per group: K_g @ P_g" if g > 1 else "one product K @ P"
     if e.elided:
         lines.append(
-            f"   P is {g} x {_shape(e.patches.shape[1:])} ({e.patches.size} entries, more than "
+            f"   P is {g} x {_shape_x(e.patches.shape[1:])} ({e.patches.size} entries, more than "
             f"{e.max_entries}): shown in part."
         )
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         span = format_span("input channel", group * cin, (group + 1) * cin - 1)
         channels = f" ({span})" if g > 1 else ""
-        lines.append(f"   P{tag}: {_shape(e.patches[group].shape)}{channels}")
+        lines.append(f"   P{tag}: {_shape_x(e.patches[group].shape)}{channels}")
         lines.append(format_matrix(e.patches[group], "   "))
     lines.append(f"5. K: each filter flattened into one row ({product}).")
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
         span = format_span("filter", group * cout, (group + 1) * cout - 1)
         filters = f" ({span})" if g > 1 else ""
-        lines.append(f"   K{tag}: {_shape(e.kernels[group].shape)}{filters}")
+        lines.append(f"   K{tag}: {_shape_x(e.kernels[group].shape)}{filters}")
         lines.append(format_matrix(e.kernels[group], "   "))
     lines.append("6. KP: the convolution as a matrix product.")
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        lines.append(f"   K{tag}P{tag}: {_shape(e.products[group].shape)}")
+        lines.append(f"   K{tag}P{tag}: {_shape_x(e.products[group].shape)}")
         lines.append(format_matrix(e.products[group], "   "))
     bias = " plus the bias" if e.bias is not None else ""
     lines.append(
-        f"7. The output: KP reshaped to {geometry.out_channels} x {_shape(window.output_shape)} "
+        f"7. The output: KP reshaped to {geometry.out_channels} x {_shape_x(window.output_shape)} "
         f"(filters x {' x '.join(names)}){bias}; channels-last is the same numbers as "
-        f"{_shape(window.output_shape)} x {geometry.out_channels}."
+        f"{_shape_x(window.output_shape)} x {geometry.out_channels}."
     )
     _spatial(e.output, "filter", names, lines)
     lines.append("8. The output size, per dim:")
@@ -316,19 +207,17 @@ def render_text(e: Explanation) -> str:
 
 
 def _render_backward(e: Explanation, lines: list[str]) -> None:
-    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    if dy is None or dk is None or dp is None or dx is None or db is None:
-        return
+    dy, dk, dp, dx, db = gradients(e, "convmm explain (text)")
     names = dim_names(e.geometry.window.ndim)
     g = e.geometry.groups
     lines.append("Backward: the gradients are matrix products too.")
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        lines.append(f"9. dY{tag}, the gradient with respect to KP: {_shape(dy[group].shape)}")
+        lines.append(f"9. dY{tag}, the gradient with respect to KP: {_shape_x(dy[group].shape)}")
         lines.append(format_matrix(dy[group], "   "))
-        lines.append(f"10. dK{tag} = dY{tag} @ P{tag}^T: {_shape(dk[group].shape)}")
+        lines.append(f"10. dK{tag} = dY{tag} @ P{tag}^T: {_shape_x(dk[group].shape)}")
         lines.append(format_matrix(dk[group], "   "))
-        lines.append(f"11. dP{tag} = K{tag}^T @ dY{tag}: {_shape(dp[group].shape)}")
+        lines.append(f"11. dP{tag} = K{tag}^T @ dY{tag}: {_shape_x(dp[group].shape)}")
         lines.append(format_matrix(dp[group], "   "))
     border = (
         " (padding folded back onto the cells it copied)" if e.geometry.window.is_padded else ""
@@ -346,9 +235,8 @@ def _render_transpose(e: Explanation) -> str:
     names = dim_names(window.ndim)
     g = geometry.groups
     lines = [
-        f"convmm explain: transposed convolution of a {_shape(e.input.shape)} input to "
-        f"{_shape(e.output.shape)} (channels x {' x '.join(names)})",
-        f"options: {_options(e)}",
+        f"convmm explain: {title(e, ' x ')}",
+        f"options: {options_text(e)}",
         "",
         "1. X, the input:",
     ]
@@ -359,14 +247,14 @@ def _render_transpose(e: Explanation) -> str:
     )
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        lines.append(f"   K{tag}: {_shape(e.kernels[group].shape)}")
+        lines.append(f"   K{tag}: {_shape_x(e.kernels[group].shape)}")
         lines.append(format_matrix(e.kernels[group], "   "))
     lines.append(
         "3. The columns K^T @ X: column l holds what input position l adds into the output."
     )
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        lines.append(f"   K{tag}^T X{tag}: {_shape(e.patches[group].shape)}")
+        lines.append(f"   K{tag}^T X{tag}: {_shape_x(e.patches[group].shape)}")
         lines.append(format_matrix(e.patches[group], "   "))
     crop = f", less the cropped padding ({_padding_text(e)})" if window.is_padded else ""
     lines.append(
