@@ -16,6 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmm
+from convmm._errors import ConvmmTypeError
 from convmm._explain.describe import count, format_cells, format_index, format_indices, format_span
 from convmm._explain.page import page_data, render_page
 from convmm._explain.text import format_matrix
@@ -617,3 +618,53 @@ def test_the_text_says_which_formulation_conv_uses() -> None:
     assert general.plan().algorithm == "im2col"
     backward = convmm.explain_backward(None, np.ones((1, 2, 5, 5)), np.ones((80, 2, 3, 3)))
     assert "convmm.conv_backward computes it with algorithm='im2col'" in str(backward)
+
+
+def test_steps_are_typed_records_named_for_what_they_hold() -> None:
+    """Each kind's steps are their own record: P, K, KP for a convolution; its gradients (none
+    optional) for a backward pass; X per group and the columns Kᵀ·X for a transposed one.  The
+    shared attribute names read them (and the gradients are None where there are none)."""
+    from convmm._explain.records import BackwardSteps, ConvSteps, TransposeSteps
+
+    x, w = np.arange(1.0, 17.0).reshape(1, 1, 4, 4), np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+    conv = convmm.explain(x, w)
+    assert type(conv.steps) is ConvSteps
+    assert conv.patches is conv.steps.patches and conv.products is conv.steps.products
+    assert conv.grad_output is None and conv.grad_patches is None and conv.grad_input is None
+
+    backward = convmm.explain_backward(None, x, w)
+    assert type(backward.steps) is BackwardSteps
+    steps = backward.steps
+    np.testing.assert_array_equal(
+        steps.grad_weight, steps.grad_output @ steps.patches.transpose(0, 2, 1)
+    )
+    np.testing.assert_array_equal(
+        steps.grad_patches, steps.kernels.transpose(0, 2, 1) @ steps.grad_output
+    )
+    assert backward.grad_input is steps.grad_input
+
+    transpose = convmm.explain_transpose(np.ones((1, 1, 2, 2)), w, stride=2)
+    assert type(transpose.steps) is TransposeSteps
+    t = transpose.steps
+    np.testing.assert_array_equal(t.columns, t.kernels.transpose(0, 2, 1) @ t.input_groups)
+    assert transpose.patches is t.columns and transpose.products is t.input_groups
+    assert transpose.grad_patches is None  # the columns are not a gradient
+
+
+@pytest.mark.parametrize("renderer", ["text", "figure", "page"])
+def test_renderers_refuse_alike_to_draw_gradients_an_explanation_lacks(renderer: str) -> None:
+    """An explanation that says it is a backward pass without a backward pass's steps is
+    refused by every renderer with the same clear error, naming the renderer."""
+    conv = convmm.explain(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)))
+    broken = dataclasses.replace(conv, kind="conv_backward")
+    draw = {"text": broken.to_text, "figure": broken.figure, "page": broken.to_html}[renderer]
+    with pytest.raises(
+        ConvmmTypeError,
+        match=rf"convmm explain \({renderer}\): a 'conv_backward' explanation has no gradients",
+    ):
+        draw()
+    transpose = dataclasses.replace(conv, kind="conv_transpose")
+    if renderer != "page":  # the page draws a transposed convolution from the shared names
+        draw = {"text": transpose.to_text, "figure": transpose.figure}[renderer]
+        with pytest.raises(ConvmmTypeError, match="is not a transposed convolution"):
+            draw()

@@ -15,13 +15,14 @@ from ._figure_draw import Mat, text_block
 from ._figure_layout import NOTE_PT, TITLE_PT, Block, Style, format_shape
 from ._figure_products import column_colors, group_tag, kernel_row_labels, product_block, row_block
 from .describe import (
+    backward_steps,
     dim_names,
     format_span,
     formula_lines,
-    gradients,
     options_text,
     plan_line,
     title,
+    transpose_steps,
 )
 from .model import Explanation
 
@@ -194,7 +195,9 @@ def conv_rows(e: Explanation, style: Style) -> list[list[Block]]:
 
 
 def _backward_rows(e: Explanation, style: Style, names: tuple[str, ...]) -> list[list[Block]]:
-    dy, dk, dp, dx, db = gradients(e, "convmm explain (figure)")
+    steps = backward_steps(e, "convmm explain (figure)")
+    dy, dk, dp = steps.grad_output, steps.grad_weight, steps.grad_patches
+    dx, db = steps.grad_input, steps.grad_bias
     window = e.geometry.window
     cout = e.geometry.out_channels_per_group
     colors = column_colors(e, style)
@@ -276,6 +279,7 @@ def _backward_rows(e: Explanation, style: Style, names: tuple[str, ...]) -> list
 
 
 def transpose_rows(e: Explanation, style: Style) -> list[list[Block]]:
+    steps = transpose_steps(e, "convmm explain (figure)")
     geometry, window = e.geometry, e.geometry.window
     names = dim_names(window.ndim)
     cog = geometry.out_channels_per_group
@@ -307,11 +311,13 @@ def transpose_rows(e: Explanation, style: Style) -> list[list[Block]]:
             product_block(
                 style,
                 left=Mat(kt, row_sep=window.kernel_numel),
-                top=Mat(e.products[g], col_colors=colors),
-                result=Mat(e.patches[g], col_colors=colors, row_sep=window.kernel_numel),
+                top=Mat(steps.input_groups[g], col_colors=colors),
+                result=Mat(steps.columns[g], col_colors=colors, row_sep=window.kernel_numel),
                 left_title=f"K{tag}ᵀ: {format_shape(kt.shape)}",
-                top_title=f"X{tag}, one column per position: {format_shape(e.products[g].shape)}",
-                result_title=f"K{tag}ᵀ · X{tag}: {format_shape(e.patches[g].shape)}",
+                top_title=(
+                    f"X{tag}, one column per position: {format_shape(steps.input_groups[g].shape)}"
+                ),
+                result_title=f"K{tag}ᵀ · X{tag}: {format_shape(steps.columns[g].shape)}",
                 top_row_labels=[(f"c{g * cog + i}", None) for i in range(cog)],
                 left_row_labels=kernel_row_labels(e, g, kt.shape[0]),
                 column_headers=True,

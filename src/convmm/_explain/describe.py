@@ -10,9 +10,6 @@ re-derived.  Nothing here imports a renderer; every renderer imports this.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
-
-import numpy as np
 
 from .._errors import ConvmmTypeError
 from .._geometry import (
@@ -22,10 +19,11 @@ from .._geometry import (
     same_padding_derivation,
 )
 from .model import Explanation, FormulaTerms
+from .records import BackwardSteps, TransposeSteps
 
 __all__ = [
     "MAX_LISTED",
-    "Gradients",
+    "backward_steps",
     "count",
     "dim_names",
     "format_cells",
@@ -35,14 +33,14 @@ __all__ = [
     "format_same_padding",
     "format_span",
     "formula_lines",
-    "gradients",
     "keep",
     "options_text",
     "plan_line",
-    "shape_text",
     "same_padding_lines",
+    "shape_text",
     "shapes_table",
     "title",
+    "transpose_steps",
 ]
 
 #: Up to this many cells (or indices) are listed one by one; more are a range.
@@ -244,31 +242,25 @@ def formula_lines(e: Explanation) -> list[tuple[str, str]]:
     return lines
 
 
-class Gradients(NamedTuple):
-    """A backward explanation's gradients, per group where the products are (see the model)."""
-
-    grad_output: np.ndarray
-    grad_weight: np.ndarray
-    grad_patches: np.ndarray
-    grad_input: np.ndarray
-    grad_bias: np.ndarray
-
-
-def gradients(e: Explanation, renderer: str) -> Gradients:
-    """dY, dK, dP, dX and db of a ``conv_backward`` explanation; a clear error for any other.
-
-    Every renderer asks for the gradients here, so that all refuse alike (``renderer`` names
-    the one asking).
-    """
-    dy, dk, dp, dx, db = e.grad_output, e.grad_weight, e.grad_patches, e.grad_input, e.grad_bias
-    if e.kind != "conv_backward" or dy is None or dk is None or dp is None or dx is None:
+def backward_steps(e: Explanation, renderer: str) -> BackwardSteps:
+    """The steps of a ``conv_backward`` explanation, gradients included; a clear error for any
+    other kind.  Every renderer asks here, so that all refuse alike (``renderer`` names the
+    one asking)."""
+    if not isinstance(e.steps, BackwardSteps):
         raise ConvmmTypeError(
             f"{renderer}: a {e.kind!r} explanation has no gradients to show "
             "(convmm.explain_backward makes one that has)"
         )
-    if db is None:
-        raise ConvmmTypeError(f"{renderer}: a {e.kind!r} explanation has no bias gradient")
-    return Gradients(dy, dk, dp, dx, db)
+    return e.steps
+
+
+def transpose_steps(e: Explanation, renderer: str) -> TransposeSteps:
+    """The steps of a ``conv_transpose`` explanation; a clear error for any other kind."""
+    if not isinstance(e.steps, TransposeSteps):
+        raise ConvmmTypeError(
+            f"{renderer}: a {e.kind!r} explanation is not a transposed convolution"
+        )
+    return e.steps
 
 
 def shapes_table(e: Explanation) -> list[list[str]]:

@@ -38,11 +38,15 @@ from .._planner import ConvPlan, choose
 from .._workspace import num_threads
 from .checks import REFERENCE_LIMIT as REFERENCE_LIMIT
 from .checks import _agree as _agree
+from .records import BackwardSteps, ConvSteps, Steps, TransposeSteps
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
+    "BackwardSteps",
+    "ConvSteps",
     "Explanation",
     "FormulaTerms",
+    "TransposeSteps",
     "fold_columns",
     "register_renderers",
 ]
@@ -82,7 +86,10 @@ class Explanation:
     kind and the shapes.  Explanations compare (and hash) by identity: two built separately
     from the same arguments are different objects, ``e == e`` only.
 
-    All arrays are float64 copies, channels first, of the explained sample (``sample`` of the
+    The steps themselves are typed records in :attr:`steps` (:class:`ConvSteps`,
+    :class:`BackwardSteps` or :class:`TransposeSteps`, see ``records``), each array named for
+    what it holds; the attributes below read them, under the names every kind shares.  All
+    arrays are float64 copies, channels first, of the explained sample (``sample`` of the
     batch).  Shapes use G groups, ``cin = C_in/G``, ``cout = C_out/G``, K kernel offsets and L
     output positions.
 
@@ -96,57 +103,99 @@ class Explanation:
         The options as the caller gave them (for display).
     sample : int
         Which image of the batch is explained.
-    input : ndarray, ``(C_in, *input_shape)``
-        The convolution's input (for ``conv_transpose``: the transposed input, ``(C, *L)``).
-    padded : ndarray, ``(C_in, *padded_shape)``
-        The input with its padding (as ``padding_mode`` fills it).
-    padding_source : tuple of ndarray
-        Per spatial dim, for each padded index, the input index whose value it holds (-1 for a
-        zero).
-    weight : ndarray
-        As given (PyTorch layout).
-    bias : ndarray or None
-    patches : ndarray, ``(G, cin*K, L)``
-        P, one block of rows per group: column ``l`` is the patch for output position ``l``.
-    kernels : ndarray, ``(G, cout, cin*K)``
-        K, one block per group: row ``f`` is filter ``g*cout + f`` flattened.
-    products : ndarray, ``(G, cout, L)``
-        K·P per group (before the bias).
-    output : ndarray, ``(C_out, *output_shape)``
-        KP reshaped, plus the bias.
+    steps : ConvSteps, BackwardSteps or TransposeSteps
+        The computation, step by step.
     checks : dict of str to bool or None
         Whether each independent computation gives the same output, within the rounding of
         the dtype it computes in (None: not run; ``check_notes`` says why).
     check_notes : dict of str to str
         Why a check did not run (PyTorch missing, or too large for the direct loops).
+    input, padded, padding_source, weight, bias, kernels, output : ndarray
+        The steps' own (for ``conv_transpose``: ``padded`` is the uncropped output frame, as
+        zeros, and ``padding_source`` its map to the output).
+    patches : ndarray, ``(G, cin*K, L)``
+        P (for ``conv_transpose``: the columns Kᵀ·X, P's shape).
+    products : ndarray, ``(G, cout, L)``
+        K·P per group (for ``conv_transpose``: X per group, the right factor of Kᵀ·X).
     grad_output, grad_weight, grad_bias, grad_patches, grad_input : ndarray or None
         For ``conv_backward``: dY ``(G, cout, L)``, dK ``= dY·Pᵀ`` ``(G, cout, cin*K)``, db,
-        dP ``= Kᵀ·dY`` ``(G, cin*K, L)`` and dX ``= fold(dP)`` ``(C_in, *input_shape)``.
-        For ``conv_transpose``: ``grad_patches`` holds the columns Kᵀ·X and ``output`` their
-        fold plus the bias.
+        dP ``= Kᵀ·dY`` ``(G, cin*K, L)`` and dX ``= fold(dP)`` ``(C_in, *input_shape)``; None
+        for the other kinds.
     """
 
     kind: str
     geometry: ConvGeometry
     options: dict[str, Any]
     sample: int
-    input: np.ndarray
-    padded: np.ndarray
-    padding_source: tuple[np.ndarray, ...]
-    weight: np.ndarray
-    bias: np.ndarray | None
-    patches: np.ndarray
-    kernels: np.ndarray
-    products: np.ndarray
-    output: np.ndarray
+    steps: Steps
     checks: dict[str, bool | None] = field(default_factory=dict)
     check_notes: dict[str, str] = field(default_factory=dict)
-    grad_output: np.ndarray | None = None
-    grad_weight: np.ndarray | None = None
-    grad_bias: np.ndarray | None = None
-    grad_patches: np.ndarray | None = None
-    grad_input: np.ndarray | None = None
     max_entries: int = DEFAULT_MAX_ENTRIES
+
+    # ---- the steps, under the names every kind shares ---------------------------------------
+
+    @property
+    def input(self) -> np.ndarray:
+        return self.steps.input
+
+    @property
+    def padded(self) -> np.ndarray:
+        steps = self.steps
+        return steps.frame if isinstance(steps, TransposeSteps) else steps.padded
+
+    @property
+    def padding_source(self) -> tuple[np.ndarray, ...]:
+        return self.steps.padding_source
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.steps.weight
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        return self.steps.bias
+
+    @property
+    def patches(self) -> np.ndarray:
+        steps = self.steps
+        return steps.columns if isinstance(steps, TransposeSteps) else steps.patches
+
+    @property
+    def kernels(self) -> np.ndarray:
+        return self.steps.kernels
+
+    @property
+    def products(self) -> np.ndarray:
+        steps = self.steps
+        return steps.input_groups if isinstance(steps, TransposeSteps) else steps.products
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.steps.output
+
+    def _gradient(self, name: str) -> np.ndarray | None:
+        steps = self.steps
+        return getattr(steps, name) if isinstance(steps, BackwardSteps) else None
+
+    @property
+    def grad_output(self) -> np.ndarray | None:
+        return self._gradient("grad_output")
+
+    @property
+    def grad_weight(self) -> np.ndarray | None:
+        return self._gradient("grad_weight")
+
+    @property
+    def grad_bias(self) -> np.ndarray | None:
+        return self._gradient("grad_bias")
+
+    @property
+    def grad_patches(self) -> np.ndarray | None:
+        return self._gradient("grad_patches")
+
+    @property
+    def grad_input(self) -> np.ndarray | None:
+        return self._gradient("grad_input")
 
     # ---- the geometry, per column, row and cell -------------------------------------------
 

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from .describe import (
+    backward_steps,
     dim_names,
     formula_lines,
-    gradients,
     keep,
     plan_line,
     shapes_table,
@@ -314,7 +314,9 @@ def _backward(
     out_filters: list[int],
     summary: bool,
 ) -> dict[str, Any]:
-    dy, dk, dp, dx, db = gradients(e, "convmm explain (page)")
+    steps = backward_steps(e, "convmm explain (page)")
+    dy, dk, dp = steps.grad_output, steps.grad_weight, steps.grad_patches
+    dx, db = steps.grad_input, steps.grad_bias
     if summary:
         read: dict[int, list[tuple[int, ...]]] = {}
         for col in cols:

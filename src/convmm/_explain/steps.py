@@ -18,7 +18,7 @@ from .._arrays import as_float_array, compute_dtype, conv_arrays
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
 from .._errors import ConvmmValueError
-from .._geometry import ConvGeometry, conv_geometry
+from .._geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
 from .._im2col import source_indices
 from .._unfold import unfold
 from .checks import (
@@ -38,6 +38,7 @@ from .model import (
     _sample,
     fold_columns,
 )
+from .records import BackwardSteps, ConvSteps, TransposeSteps
 
 __all__ = ["explain", "explain_backward", "explain_transpose"]
 
@@ -80,10 +81,10 @@ def explain(
         "padding_mode": padding_mode,
         "channels_last": channels_last,
     }
-    steps, (x_all, w, b) = _conv_steps(
+    geometry, steps, (x_all, w, b) = _conv_steps(
         "convmm.explain", input, weight, bias, options, sample, max_entries
     )
-    geometry, output = steps.geometry, steps.output
+    output = steps.output
     # per entry, the sum of the absolute products: what rounding errors scale with
     scale = (np.abs(steps.kernels) @ np.abs(steps.patches)).reshape(output.shape)
     if b is not None:
@@ -100,7 +101,16 @@ def explain(
     _torch_check(
         checks, notes, geometry, lambda: (_torch_conv(x, w, b, geometry),), (output,), (scale,)
     )
-    return dataclasses.replace(steps, checks=checks, check_notes=notes)
+    return Explanation(
+        kind="conv",
+        geometry=geometry,
+        options=options,
+        sample=sample,
+        steps=steps,
+        checks=checks,
+        check_notes=notes,
+        max_entries=max_entries,
+    )
 
 
 def _conv_steps(
@@ -111,8 +121,8 @@ def _conv_steps(
     options: dict[str, Any],
     sample: int,
     max_entries: int,
-) -> tuple[Explanation, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """The steps of a convolution for one sample (no checks), and the arrays as given."""
+) -> tuple[ConvGeometry, ConvSteps, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """The geometry and the steps of a convolution for one sample, and the arrays as given."""
     x_all, w, b = conv_arrays(input, weight, bias, func=func)
     geometry = conv_geometry(
         x_all.shape, w.shape, None if b is None else b.shape, func=func, **options
@@ -139,11 +149,7 @@ def _conv_steps(
     if b is not None:
         output = output + np.asarray(b, np.float64).reshape(-1, *([1] * window.ndim))
     padded, sources = _padding(x, geometry)
-    steps = Explanation(
-        kind="conv",
-        geometry=geometry,
-        options=options,
-        sample=sample,
+    steps = ConvSteps(
         input=x,
         padded=padded,
         padding_source=sources,
@@ -153,9 +159,8 @@ def _conv_steps(
         kernels=kernels,
         products=products,
         output=output,
-        max_entries=max_entries,
     )
-    return steps, (x_all, w, b)
+    return geometry, steps, (x_all, w, b)
 
 
 def explain_transpose(
@@ -188,8 +193,6 @@ def explain_transpose(
            [1., 1., 1., 1.],
            [1., 1., 1., 1.]])
     """
-    from .._conv_transpose import _geometry as transpose_geometry
-
     func = "convmm.explain_transpose"
     x_all, w, b = conv_arrays(input, weight, bias, func=func)
     options: dict[str, Any] = {
@@ -200,13 +203,8 @@ def explain_transpose(
         "groups": groups,
         "channels_last": channels_last,
     }
-    geometry = transpose_geometry(
-        x_all,
-        w,
-        None if b is None else b.shape,
-        output_size=None,
-        func=func,
-        **options,
+    geometry = conv_transpose_geometry(
+        x_all.shape, w.shape, None if b is None else b.shape, func=func, **options
     )
     x = _sample(x_all, geometry, sample, func)
     _check_max_entries(max_entries, func)
@@ -246,18 +244,19 @@ def explain_transpose(
         geometry=geometry,
         options=options,
         sample=sample,
-        input=x,
-        padded=padded,
-        padding_source=sources,
-        weight=np.array(w, dtype=np.float64),
-        bias=None if b is None else np.array(b, dtype=np.float64),
-        patches=columns,
-        kernels=kernels,
-        products=values,
-        output=output,
+        steps=TransposeSteps(
+            input=x,
+            input_groups=values,
+            weight=np.array(w, dtype=np.float64),
+            bias=None if b is None else np.array(b, dtype=np.float64),
+            kernels=kernels,
+            columns=columns,
+            frame=padded,
+            padding_source=sources,
+            output=output,
+        ),
         checks=checks,
         check_notes=notes,
-        grad_patches=columns,
         max_entries=max_entries,
     )
 
@@ -299,8 +298,9 @@ def explain_backward(
         "padding_mode": padding_mode,
         "channels_last": channels_last,
     }
-    forward, (x_all, w, _) = _conv_steps(func, input, weight, None, options, sample, max_entries)
-    geometry = forward.geometry
+    geometry, forward, (x_all, w, _) = _conv_steps(
+        func, input, weight, None, options, sample, max_entries
+    )
     expected = geometry.output_array_shape()
     if grad_output is None:
         grad_output = np.arange(1.0, 1.0 + math.prod(expected)).reshape(expected)
@@ -357,22 +357,16 @@ def explain_backward(
         geometry=geometry,
         options=options,
         sample=sample,
-        input=forward.input,
-        padded=forward.padded,
-        padding_source=forward.padding_source,
-        weight=forward.weight,
-        bias=None,
-        patches=forward.patches,
-        kernels=forward.kernels,
-        products=forward.products,
-        output=forward.output,
+        steps=BackwardSteps(
+            **{f.name: getattr(forward, f.name) for f in dataclasses.fields(forward)},
+            grad_output=grad_output_matrix,
+            grad_weight=grad_weight,
+            grad_patches=grad_patches,
+            grad_input=grad_input,
+            grad_bias=grad_bias,
+        ),
         checks=checks,
         check_notes=notes,
-        grad_output=grad_output_matrix,
-        grad_weight=grad_weight,
-        grad_bias=grad_bias,
-        grad_patches=grad_patches,
-        grad_input=grad_input,
         max_entries=max_entries,
     )
 

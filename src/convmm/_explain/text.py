@@ -7,18 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from .describe import (
+    backward_steps,
     count,
     dim_names,
     format_cells,
     format_index,
     format_span,
     formula_lines,
-    gradients,
     keep,
     options_text,
     plan_line,
     shape_text,
     title,
+    transpose_steps,
 )
 from .model import Explanation
 
@@ -207,7 +208,9 @@ def render_text(e: Explanation) -> str:
 
 
 def _render_backward(e: Explanation, lines: list[str]) -> None:
-    dy, dk, dp, dx, db = gradients(e, "convmm explain (text)")
+    steps = backward_steps(e, "convmm explain (text)")
+    dy, dk, dp = steps.grad_output, steps.grad_weight, steps.grad_patches
+    dx, db = steps.grad_input, steps.grad_bias
     names = dim_names(e.geometry.window.ndim)
     g = e.geometry.groups
     lines.append("Backward: the gradients are matrix products too.")
@@ -231,6 +234,7 @@ def _render_backward(e: Explanation, lines: list[str]) -> None:
 
 
 def _render_transpose(e: Explanation) -> str:
+    steps = transpose_steps(e, "convmm explain (text)")
     geometry, window = e.geometry, e.geometry.window
     names = dim_names(window.ndim)
     g = geometry.groups
@@ -254,8 +258,8 @@ def _render_transpose(e: Explanation) -> str:
     )
     for group in _groups(g, lines):
         tag = f"_{group}" if g > 1 else ""
-        lines.append(f"   K{tag}^T X{tag}: {_shape_x(e.patches[group].shape)}")
-        lines.append(format_matrix(e.patches[group], "   "))
+        lines.append(f"   K{tag}^T X{tag}: {_shape_x(steps.columns[group].shape)}")
+        lines.append(format_matrix(steps.columns[group], "   "))
     crop = f", less the cropped padding ({_padding_text(e)})" if window.is_padded else ""
     lines.append(
         f"4. Fold: column l adds into the output cells of window position l (stride "
