@@ -4,7 +4,8 @@ The browser tests drive Debian's Chromium (``/usr/bin/chromium``) with Playwrigh
 download a browser, and they fail (not skip) when Chromium is missing.  Screenshots go to
 ``test-artifacts/`` (ignored by git), never into the tracked tree: ``make docs`` copies the
 'bigger' seed example's screenshot, ``test-artifacts/page/explain-page.png``, to
-``docs/explain-page.png`` for the README.
+``docs/explain-page.png`` for the README; ``explain-page-grid.png`` shows the product grid of
+a wide screen (1400 × 900).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "page"
 DOCS_SCREENSHOT = ARTIFACTS / "explain-page.png"  # `make docs` copies it into docs/
+GRID_SCREENSHOT = ARTIFACTS / "explain-page-grid.png"
 LAPTOP = {"width": 1280, "height": 800}
+WIDE = {"width": 1400, "height": 900}
 PHONE = {"width": 375, "height": 740}
 PHONE_390 = {"width": 390, "height": 800}
 MAX_PAGE_BYTES = 300_000
@@ -116,9 +119,9 @@ def test_seed_numbers_are_in_the_embedded_data(example: Any) -> None:
     data = _embedded(html)
     assert data["summary"] is None
     for g in range(e.groups):
-        assert data["m"]["P"][g] == e.patches[g].ravel().tolist()
-        assert data["m"]["K"][g] == e.kernels[g].ravel().tolist()
-        assert data["m"]["KP"][g] == e.products[g].ravel().tolist()
+        assert data["matrices"]["P"][g] == e.patches[g].ravel().tolist()
+        assert data["matrices"]["K"][g] == e.kernels[g].ravel().tolist()
+        assert data["matrices"]["KP"][g] == e.products[g].ravel().tolist()
     assert data["out"] == e.output.ravel().tolist()
     assert data["frame"]["values"] == e.padded.ravel().tolist()
     assert data["cols"] == list(range(e.num_positions))
@@ -142,7 +145,7 @@ def test_json_cannot_break_out_of_its_script() -> None:
 def test_non_finite_numbers_survive_the_json() -> None:
     x = np.array([[[1.0, np.nan, np.inf, -np.inf, 2.0]]])
     data = page_data(convmm.explain(x, np.ones((1, 1, 1))))
-    assert data["m"]["P"][0] == [1.0, "nan", "inf", "-inf", 2.0]
+    assert data["matrices"]["P"][0] == [1.0, "nan", "inf", "-inf", 2.0]
     json.loads(script_json(data))  # strict JSON: no NaN literals
 
 
@@ -389,6 +392,183 @@ def test_phone_width_has_no_page_level_overflow(browser: Any, name: str) -> None
     state = page.highlighted()
     assert state["P"] or state["input"]
     page.screenshot(ARTIFACTS / f"{name}-375.png")
+    page.close()
+
+
+# ---- the product grid, following the highlight, Play ----------------------------------------
+
+
+def _grouped() -> convmm.Explanation:
+    """Two groups: input (1, 4, 5, 5), weight (4, 2, 3, 3), small integers."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 5, (1, 4, 5, 5)).astype(float)
+    w = rng.integers(-1, 2, (4, 2, 3, 3)).astype(float)
+    return convmm.explain(x, w, groups=2)
+
+
+def _rects(page: Page, selector: str) -> list[dict[str, float]]:
+    return list(
+        page.page.evaluate(
+            """(s) => Array.from(document.querySelectorAll(s)).map((e) => {
+              const r = e.getBoundingClientRect();
+              return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+            })""",
+            selector,
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["bigger", "grouped"])
+def test_wide_page_lays_out_the_product(browser: Any, name: str) -> None:
+    """At 1400 × 900, X and P above K, KP and the output: a hovered output cell, its patch's
+    input cells, its column of P and its row of K are all on screen at once, without scrolling;
+    and row f of K and column l of P meet at KP[f, l]."""
+    e = _seed(name) if name == "bigger" else _grouped()
+    assert e.geometry.in_channels == (3 if name == "bigger" else 4)
+    page = Page(browser, render_page(e), f"grid-{name}", WIDE)
+    assert page.page.evaluate("document.querySelector('.cmx-product.cmx-wide') !== null")
+    assert page.page.evaluate("window.scrollY") == 0  # nothing scrolls on load
+    # Scroll the matrices to just under the sticky toolbar (a reader's scroll).
+    bar = page.page.evaluate(
+        """() => {
+          const bar = document.querySelector('.cmx-bar').getBoundingClientRect().height;
+          const top = Math.min(...['input', 'P'].map((s) => document
+              .querySelector(`[data-section=${s}] .cmx-fig`).getBoundingClientRect().top));
+          window.scrollBy(0, top - bar - 16);
+          return document.querySelector('.cmx-bar').getBoundingClientRect().bottom;
+        }"""
+    )
+    width, height = WIDE["width"], WIDE["height"]
+    cout = e.geometry.out_channels_per_group
+    last = e.num_positions - 1
+    middle = e.num_positions // 2
+    outs = e.geometry.out_channels
+    for f, column in ((0, middle), (outs // 2, middle), (outs - 1, last)):
+        before = page.page.evaluate("window.scrollY")
+        _check_output_hover(page, e, f, column)
+        assert page.page.evaluate("window.scrollY") == before  # the hover did not scroll
+        g, row = divmod(f, cout)
+        rects = {
+            "out": _rects(page, f'[data-role="out"][data-filter="{f}"][data-pos="{column}"]'),
+            "P": _rects(page, f'[data-role="P"][data-group="{g}"][data-col="{column}"]'),
+            "K": _rects(page, f'[data-role="K"][data-group="{g}"][data-row="{row}"]'),
+            "input": _rects(page, "[data-role=input].hl"),
+        }
+        assert all(rects.values()), rects
+        for what, boxes in rects.items():
+            for r in boxes:
+                assert r["left"] >= 0 and r["right"] <= width, (what, f, column, r)
+                assert bar <= r["top"] and r["bottom"] <= height, (what, f, column, r)
+        # Where they meet: KP[f, l] under column l of P, beside row f of K.
+        (kp,) = _rects(
+            page, f'[data-role="KP"][data-group="{g}"][data-row="{row}"][data-col="{column}"]'
+        )
+        for r in rects["P"]:
+            assert abs(r["left"] - kp["left"]) <= 1 and abs(r["right"] - kp["right"]) <= 1
+            assert r["bottom"] <= kp["top"]
+        for r in rects["K"]:
+            assert abs(r["top"] - kp["top"]) <= 1 and abs(r["bottom"] - kp["bottom"]) <= 1
+            assert r["right"] <= kp["left"]
+    if name == "bigger":
+        page.hover(f'[data-role="out"][data-filter="1"][data-pos="{middle}"]')
+        page.page.screenshot(path=str(GRID_SCREENSHOT))
+    page.close()
+
+
+def test_narrow_page_follows_the_highlight(browser: Any) -> None:
+    """On a phone the sections stack; a step scrolls the highlighted cells into view (their own
+    boxes, and the page when none is on screen), a load or a hover never does."""
+    e = convmm.explain(np.arange(1.0, 37.0).reshape(1, 1, 3, 12), np.ones((1, 1, 2, 2)))
+    page = Page(browser, render_page(e), "follow-375", PHONE)
+    assert not page.page.evaluate("document.querySelector('.cmx-product.cmx-wide')")
+    assert page.page.evaluate("window.scrollY") == 0
+    head = '[data-role="P-col"][data-group="0"][data-col="{}"]'
+    page.page.evaluate(
+        "(s) => document.querySelector(s).scrollIntoView({block: 'center'})", head.format(0)
+    )
+    y = page.page.evaluate("window.scrollY")
+    last = e.num_positions - 1
+    for _ in range(last):
+        page.page.keyboard.press("ArrowRight")
+    assert page.highlighted()["column"] == last
+    (r,) = _rects(page, head.format(last))
+    assert r["left"] >= 0 and r["right"] <= PHONE["width"], r  # scrolled into P's own box
+    assert page.page.evaluate("window.scrollY") == y  # P was on screen: the page stayed
+    # Nothing highlighted on screen: a step brings the nearest highlighted cell into view.
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.page.keyboard.press("ArrowLeft")
+    assert page.page.evaluate("window.scrollY") > 0
+    lit = _rects(page, "[data-role].hl")
+    assert any(r["top"] >= 0 and r["bottom"] <= PHONE["height"] + 1 for r in lit), lit
+    page.close()
+
+
+_RECORD = """() => {
+  window.convmmPlayInterval = %d;
+  const root = document.querySelector('.cmx');
+  const sel = root.querySelector('[data-role=selected]');
+  window.seen = [+sel.dataset.column];
+  window.playing = [];
+  new MutationObserver(() => {
+    const c = +sel.dataset.column;
+    if (c !== window.seen[window.seen.length - 1]) window.seen.push(c);
+  }).observe(sel, {attributes: true, attributeFilter: ['data-column']});
+  new MutationObserver(() => window.playing.push(root.getAttribute('data-playing')))
+    .observe(root, {attributes: true, attributeFilter: ['data-playing']});
+}"""
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=lambda v: str(v["width"]))
+def test_play_steps_through_every_patch(browser: Any, viewport: dict[str, int]) -> None:
+    e = _seed("bigger")
+    page = Page(browser, render_page(e), f"play-{viewport['width']}", viewport)
+    page.page.evaluate(_RECORD % 30)
+    page.page.click("[data-action=play]")
+    page.page.wait_for_function(
+        "() => !document.querySelector('.cmx').hasAttribute('data-playing')", timeout=10_000
+    )
+    assert page.page.evaluate("window.seen") == list(range(e.num_positions))
+    assert page.page.evaluate("window.playing") == ["1", None]
+    assert page.page.inner_text("[data-action=play]") == "▶ Play"
+    assert page.highlighted()["column"] == e.num_positions - 1
+    # Again from the end: it starts over from the first patch.
+    page.page.evaluate("window.seen = []")
+    page.page.click("[data-action=play]")
+    page.page.wait_for_function(
+        "() => !document.querySelector('.cmx').hasAttribute('data-playing')", timeout=10_000
+    )
+    assert page.page.evaluate("window.seen") == list(range(e.num_positions))
+    page.close()
+
+
+def test_play_stops_on_a_key_a_hover_or_a_second_click(browser: Any) -> None:
+    e = _seed("bigger")
+    page = Page(browser, render_page(e), "play-stop", LAPTOP)
+    page.page.evaluate(_RECORD % 60_000)  # no step of its own during the test
+    playing = "() => document.querySelector('.cmx').getAttribute('data-playing')"
+    page.page.click("[data-action=play]")
+    assert page.page.evaluate(playing) == "1"
+    assert page.page.inner_text("[data-action=play]") == "❚❚ Pause"
+    page.page.keyboard.press("Shift")
+    assert page.page.evaluate(playing) is None
+    assert page.page.inner_text("[data-action=play]") == "▶ Play"
+    page.page.click("[data-action=play]")
+    assert page.page.evaluate(playing) == "1"
+    page.page.click("[data-action=play]")  # Pause
+    assert page.page.evaluate(playing) is None
+    page.page.click("[data-action=play]")
+    page.hover('[data-role="out"][data-filter="1"][data-pos="5"]')
+    assert page.page.evaluate(playing) is None
+    assert page.highlighted()["column"] == 5  # the hovered cell, as without Play
+    assert page.page.evaluate("window.seen") == [0, 5]
+    page.close()
+
+
+def test_page_shows_the_plan(browser: Any) -> None:
+    e = _seed("small")
+    page = Page(browser, render_page(e), "plan", LAPTOP)
+    plan = page.page.inner_text(".cmx-plan")
+    assert "algorithm=" in plan and plan == page_data(e)["plan"]
     page.close()
 
 

@@ -6,13 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from ._array_api import foreign
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
+from ._dask import is_dask_array
 from ._dispatch import backward as planned_backward
 from ._dispatch import forward as planned_forward
 from ._engine import bias_gradient
-from ._errors import ConvmmValueError
 from ._geometry import conv_geometry
 from ._planner import check_algorithm
+from ._validate import check_grad_output, check_weight_rank
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
 
@@ -143,14 +145,38 @@ def _convolve(
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv` with errors naming ``func``; ``ndim`` checks the weight's spatial rank."""
-    x = as_float_array(input, func=func, name="input")
+    if foreign(input, weight, bias):  # arrays of another library: computed with it
+        from ._portable_calls import portable_conv
+
+        arguments = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "padding_mode": padding_mode,
+            "channels_last": channels_last,
+            "max_workspace_bytes": max_workspace_bytes,
+            "algorithm": algorithm,
+        }
+        return portable_conv(func, input, weight, bias, ndim=ndim, **arguments)  # type: ignore[no-any-return]
+    lazy = is_dask_array(input)  # a dask input: a lazy result, block by block
+    x = input if lazy else as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
-    if ndim is not None and w.ndim != ndim + 2:
-        raise ConvmmValueError(
-            f"{func}: weight must have {ndim + 2} dims (out_channels, in_channels/groups, "
-            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
-        )
+    check_weight_rank(w.shape, ndim, func)
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
+    if lazy:
+        from ._dask_ops import dask_conv
+
+        options = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "padding_mode": padding_mode,
+            "channels_last": channels_last,
+        }
+        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
+        return dask_conv(func, x, w, b, options=options, call=call, conv=conv)  # type: ignore[no-any-return]
     geometry = conv_geometry(
         x.shape,
         w.shape,
@@ -247,6 +273,56 @@ def conv_backward(
     True
     """
     func = "convmm.conv_backward"
+    if foreign(grad_output, input, weight):  # arrays of another library: computed with it
+        from ._portable_calls import portable_conv_backward
+
+        arguments = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "padding_mode": padding_mode,
+            "channels_last": channels_last,
+            "bias": bias,
+            "needs_input_grad": needs_input_grad,
+            "needs_weight_grad": needs_weight_grad,
+            "max_workspace_bytes": max_workspace_bytes,
+            "algorithm": algorithm,
+        }
+        return portable_conv_backward(grad_output, input, weight, **arguments)
+    if is_dask_array(input) or is_dask_array(grad_output):
+        from ._conv_transpose import conv_transpose
+        from ._dask_ops import dask_conv_backward
+
+        check_flags(
+            func, bias=bias, needs_input_grad=needs_input_grad, needs_weight_grad=needs_weight_grad
+        )
+        options = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "padding_mode": padding_mode,
+            "channels_last": channels_last,
+        }
+        flags = {
+            "bias": bias,
+            "needs_input_grad": needs_input_grad,
+            "needs_weight_grad": needs_weight_grad,
+        }
+        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
+        weight_array = as_float_array(weight, func=func, name="weight")
+        return dask_conv_backward(
+            func,
+            grad_output,
+            input,
+            weight_array,
+            options=options,
+            flags=flags,
+            call=call,
+            conv_backward=conv_backward,
+            conv_transpose=conv_transpose,
+        )
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     dy = as_float_array(grad_output, func=func, name="grad_output")
@@ -265,12 +341,7 @@ def conv_backward(
         channels_last=channels_last,
         func=func,
     )
-    expected = geometry.output_array_shape()
-    if dy.shape != expected:
-        raise ConvmmValueError(
-            f"{func}: grad_output must have the shape of the convolution's output, {expected}; "
-            f"got {dy.shape}"
-        )
+    check_grad_output(dy.shape, geometry.output_array_shape(), func)
     budget = workspace_budget(max_workspace_bytes, func=func)
     dtype = compute_dtype(dy, x, w)
     if not geometry.batched:

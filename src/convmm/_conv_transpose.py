@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ._array_api import foreign
 from ._arrays import as_float_array, check_flags, compute_dtype, workspace_budget
+from ._dask import is_dask_array
 from ._dispatch import backward, forward, transpose
 from ._engine import bias_gradient
-from ._errors import ConvmmValueError
-from ._geometry import ConvGeometry, conv_transpose_geometry, int_tuple, output_padding_for
 from ._planner import check_algorithm
+from ._validate import (
+    check_transposed_grad_output,
+    check_transposed_weight_rank,
+    transpose_geometry,
+)
 
 __all__ = [
     "conv_transpose",
@@ -24,104 +28,6 @@ __all__ = [
 
 _Ints = int | tuple[int, ...]
 _OP = "conv_transpose_backward"
-
-
-def _spatial_output_size(output_size: object, geometry: ConvGeometry, func: str) -> object:
-    """``output_size`` less its batch and channel entries when it is a whole shape (as PyTorch).
-
-    The non-spatial entries must be those of the output: ``(N, C_out)`` (or ``(C_out,)``
-    unbatched), where channels-last puts ``C_out`` last.
-    """
-    rank = geometry.window.ndim
-    full = geometry.input_array_shape()
-    if not isinstance(output_size, Sequence) or isinstance(output_size, str | bytes):
-        return output_size
-    layout = "N, " if geometry.batched else ""
-    layout += "*spatial, C_out" if geometry.channels_last else "C_out, *spatial"
-    if len(output_size) not in (rank, len(full)):
-        raise ConvmmValueError(
-            f"{func}: output_size must be {rank} spatial size(s) or the whole output shape "
-            f"({layout}), {len(full)} values; got {len(output_size)} values "
-            f"{tuple(output_size)!r}"
-        )
-    if len(output_size) == rank:
-        return output_size
-    start = len(full) - rank - (1 if geometry.channels_last else 0)
-    spatial = range(start, start + rank)
-    given = tuple(v for i, v in enumerate(output_size) if i not in spatial)
-    expected = tuple(v for i, v in enumerate(full) if i not in spatial)
-    if given != expected:
-        what, verb = ("batch and channel sizes", "are") if geometry.batched else ("channel", "is")
-        raise ConvmmValueError(
-            f"{func}: output_size as a whole shape ({layout}) must have the output's {what} "
-            f"{expected}; got {tuple(output_size)!r}, whose {what} {verb} {given}"
-        )
-    return tuple(output_size[start : start + rank])
-
-
-def _geometry(
-    x: np.ndarray,
-    w: np.ndarray,
-    bias_shape: tuple[int, ...] | None,
-    *,
-    stride: object,
-    padding: object,
-    output_padding: object,
-    output_size: object,
-    dilation: object,
-    groups: object,
-    channels_last: object,
-    func: str,
-) -> ConvGeometry:
-    if output_size is not None:
-        rank = w.ndim - 2
-        if rank >= 1:
-            given = int_tuple(output_padding, rank, func=func, name="output_padding", minimum=0)
-            if any(given):
-                raise ConvmmValueError(
-                    f"{func}: give output_size or output_padding, not both; got output_padding="
-                    f"{output_padding!r} and output_size={output_size!r}"
-                )
-        # The geometry at the largest output_padding allowed, for the sizes that output_size
-        # is checked against (at output_padding 0 the output may be empty yet reachable).
-        strides = int_tuple(stride, max(rank, 0), func=func, name="stride", minimum=1)
-        dilations = int_tuple(dilation, max(rank, 0), func=func, name="dilation", minimum=1)
-        widest = tuple(max(s, d) - 1 for s, d in zip(strides, dilations, strict=True))
-        first = conv_transpose_geometry(
-            x.shape,
-            w.shape,
-            bias_shape,
-            stride=stride,
-            padding=padding,
-            output_padding=widest,
-            dilation=dilation,
-            groups=groups,
-            channels_last=channels_last,
-            func=func,
-            allow_empty=True,
-        )
-        window = first.window
-        output_padding = output_padding_for(
-            window.output_shape,
-            _spatial_output_size(output_size, first, func),
-            window.kernel_size,
-            stride=window.stride,
-            padding=window.padding,
-            dilation=window.dilation,
-            func=func,
-        )
-    return conv_transpose_geometry(
-        x.shape,
-        w.shape,
-        bias_shape,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        dilation=dilation,
-        groups=groups,
-        channels_last=channels_last,
-        func=func,
-    )
 
 
 def conv_transpose(
@@ -227,15 +133,49 @@ def _transpose(
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv_transpose` with errors naming ``func``; ``ndim`` checks the weight's rank."""
-    x = as_float_array(input, func=func, name="input")
+    if foreign(input, weight, bias):  # arrays of another library: computed with it
+        from ._portable_calls import portable_conv_transpose
+
+        arguments = {
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "dilation": dilation,
+            "groups": groups,
+            "channels_last": channels_last,
+            "output_size": output_size,
+            "max_workspace_bytes": max_workspace_bytes,
+            "algorithm": algorithm,
+        }
+        return portable_conv_transpose(func, input, weight, bias, ndim=ndim, **arguments)  # type: ignore[no-any-return]
+    lazy = is_dask_array(input)  # a dask input: a lazy result, block by block
+    x = input if lazy else as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
-    if ndim is not None and w.ndim != ndim + 2:
-        raise ConvmmValueError(
-            f"{func}: weight must have {ndim + 2} dims (in_channels, out_channels/groups, "
-            f"then {ndim} kernel dim{'s' if ndim > 1 else ''}); got shape {w.shape}"
-        )
+    check_transposed_weight_rank(w.shape, ndim, func)
     b = None if bias is None else as_float_array(bias, func=func, name="bias")
-    geometry = _geometry(
+    if lazy:
+        from ._dask_ops import dask_conv_transpose
+
+        options = {
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "dilation": dilation,
+            "groups": groups,
+            "channels_last": channels_last,
+        }
+        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
+        return dask_conv_transpose(  # type: ignore[no-any-return]
+            func,
+            x,
+            w,
+            b,
+            options=options,
+            output_size=output_size,
+            call=call,
+            conv_transpose=conv_transpose,
+        )
+    geometry = transpose_geometry(
         x,
         w,
         None if b is None else b.shape,
@@ -313,13 +253,31 @@ def conv_transpose_backward(
     [(1, 2, 3, 3), (2, 4, 2, 2), (4,)]
     """
     func = "convmm.conv_transpose_backward"
+    if foreign(grad_output, input, weight):  # arrays of another library: computed with it
+        from ._portable_calls import portable_conv_transpose_backward
+
+        arguments = {
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "dilation": dilation,
+            "groups": groups,
+            "channels_last": channels_last,
+            "output_size": output_size,
+            "bias": bias,
+            "needs_input_grad": needs_input_grad,
+            "needs_weight_grad": needs_weight_grad,
+            "max_workspace_bytes": max_workspace_bytes,
+            "algorithm": algorithm,
+        }
+        return portable_conv_transpose_backward(grad_output, input, weight, **arguments)
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     dy = as_float_array(grad_output, func=func, name="grad_output")
     check_flags(
         func, bias=bias, needs_input_grad=needs_input_grad, needs_weight_grad=needs_weight_grad
     )
-    geometry = _geometry(
+    geometry = transpose_geometry(
         x,
         w,
         None,
@@ -332,12 +290,7 @@ def conv_transpose_backward(
         channels_last=channels_last,
         func=func,
     )
-    expected = geometry.input_array_shape()
-    if dy.shape != expected:
-        raise ConvmmValueError(
-            f"{func}: grad_output must have the shape of the transposed convolution's output, "
-            f"{expected}; got {dy.shape}"
-        )
+    check_transposed_grad_output(dy.shape, geometry.input_array_shape(), func)
     budget = workspace_budget(max_workspace_bytes, func=func)
     dtype = compute_dtype(dy, x, w)
     if not geometry.batched:

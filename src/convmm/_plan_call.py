@@ -8,10 +8,10 @@ import numpy as np
 
 from . import _depthwise, _engine, _shift, _winograd
 from ._arrays import as_float_array, compute_dtype, workspace_budget
-from ._conv_transpose import _geometry as transpose_geometry
 from ._errors import ConvmmTypeError, ConvmmValueError
 from ._geometry import ConvGeometry, conv_geometry
 from ._planner import OPS, ConvPlan, check_algorithm, choose, depthwise_workspace
+from ._validate import transpose_geometry
 from ._workspace import num_threads
 
 __all__ = ["algorithms_for", "plan"]

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ._array_api import foreign
 from ._arrays import as_float_array, check_allocation, compute_dtype
-from ._errors import ConvmmValueError
-from ._geometry import Window, int_tuple, make_window
 from ._im2col import fold_into, unfold_into
+from ._validate import fold_window, unfold_window
 
 __all__ = ["fold", "unfold"]
-
-
-#: The spatial rank when no argument is a tuple: 2, as in ``torch.nn.functional.unfold``/``fold``.
-DEFAULT_RANK = 2
-
-
-def spatial_rank(*arguments: object) -> int:
-    """The spatial rank of an unfold or fold: the length of the first tuple argument, else 2.
-
-    One rule for :func:`unfold` (``kernel_size``) and :func:`fold` (``output_size``, then
-    ``kernel_size``), so that ``fold`` with the same arguments is the adjoint of ``unfold``; and
-    PyTorch's: int arguments mean two spatial dims.
-    """
-    for value in arguments:
-        if isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
-            return len(value)
-    return DEFAULT_RANK
 
 
 def unfold(
@@ -82,37 +64,19 @@ def unfold(
            [ 6.,  7.,  8., 10., 11., 12., 14., 15., 16.]])
     """
     func = "convmm.unfold"
+    options = {"stride": stride, "padding": padding, "dilation": dilation}
+    if foreign(input):  # an array of another library: computed with it, returned in it
+        from ._portable_calls import portable_unfold
+
+        return portable_unfold(  # type: ignore[no-any-return]
+            input, kernel_size, padding_mode=padding_mode, **options
+        )
     x = as_float_array(input, func=func, name="input")
-    ndim = spatial_rank(kernel_size)
-    if ndim < 1:
-        raise ConvmmValueError(
-            f"{func}: kernel_size must have at least one spatial dim; got "
-            f"kernel_size={kernel_size!r} for input shape {x.shape}"
-        )
-    if x.ndim not in (ndim + 1, ndim + 2):
-        hint = ""
-        if not isinstance(kernel_size, Sequence):
-            hint = (
-                "; int arguments mean 2 spatial dims, as in PyTorch: for other ranks give "
-                "kernel_size as a tuple, one int per spatial dim"
-            )
-        dims = "1 spatial dim" if ndim == 1 else f"{ndim} spatial dims"
-        raise ConvmmValueError(
-            f"{func}: input must have shape (N, C, *spatial) or (C, *spatial) with "
-            f"{dims} for kernel_size={kernel_size!r}; got input shape {x.shape}{hint}"
-        )
-    batched = x.ndim == ndim + 2
+    batched, window = unfold_window(
+        x.shape, kernel_size, padding_mode=padding_mode, func=func, **options
+    )
     if not batched:
         x = x[np.newaxis]
-    window = make_window(
-        x.shape[2:],
-        kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        padding_mode=padding_mode,
-        func=func,
-    )
     n, c = x.shape[:2]
     shape = (n, c * window.kernel_numel, window.num_positions)
     check_allocation(shape if batched else shape[1:], x.dtype, func=func)
@@ -165,32 +129,19 @@ def fold(
            [1., 2., 2., 1.]])
     """
     func = "convmm.fold"
+    options = {"stride": stride, "padding": padding, "dilation": dilation}
+    if foreign(columns):  # an array of another library: computed with it, returned in it
+        from ._portable_calls import portable_fold
+
+        return portable_fold(  # type: ignore[no-any-return]
+            columns, output_size, kernel_size, padding_mode=padding_mode, **options
+        )
     cols = as_float_array(columns, func=func, name="columns")
-    ndim = spatial_rank(output_size, kernel_size)
-    if ndim < 1:
-        raise ConvmmValueError(
-            f"{func}: output_size and kernel_size need at least one spatial dim; got "
-            f"output_size={output_size!r} and kernel_size={kernel_size!r}"
-        )
-    size = int_tuple(output_size, ndim, func=func, name="output_size", minimum=1)
-    window = make_window(
-        size,
-        kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        padding_mode=padding_mode,
-        func=func,
+    batched, window = fold_window(
+        cols.shape, output_size, kernel_size, padding_mode=padding_mode, func=func, **options
     )
-    if cols.ndim not in (2, 3):
-        raise ConvmmValueError(
-            f"{func}: columns must have shape (N, C * prod(kernel_size), L) or "
-            f"(C * prod(kernel_size), L); got shape {cols.shape}"
-        )
-    batched = cols.ndim == 3
     if not batched:
         cols = cols[np.newaxis]
-    _check_columns(cols.shape, window, func)
     n = cols.shape[0]
     c = cols.shape[1] // window.kernel_numel
     dtype = compute_dtype(cols)
@@ -200,19 +151,3 @@ def fold(
     fold_into(cols.reshape(n, c, *window.kernel_size, *window.output_shape), window, out)
     out = out.astype(cols.dtype, copy=False)
     return out if batched else out[0]
-
-
-def _check_columns(shape: tuple[int, ...], window: Window, func: str) -> None:
-    rows, positions = shape[1], shape[2]
-    if rows % window.kernel_numel:
-        raise ConvmmValueError(
-            f"{func}: columns must have C * prod(kernel_size) rows, a multiple of "
-            f"{window.kernel_numel} for kernel_size {window.kernel_size}; got {rows} rows "
-            f"(shape {shape})"
-        )
-    if positions != window.num_positions:
-        raise ConvmmValueError(
-            f"{func}: columns must have one column per window position, "
-            f"{window.num_positions} = {' x '.join(map(str, window.output_shape))} for "
-            f"output_size {window.input_shape}; got {positions} columns (shape {shape})"
-        )

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, conv_arrays, workspace_budget
-from ._conv_transpose import _geometry as _transpose_geometry
 from ._errors import ConvmmValueError
 from ._geometry import ConvGeometry, Window, conv_geometry
+from ._validate import transpose_geometry as _transpose_geometry
 
 __all__ = ["conv", "conv_backward", "conv_transpose", "pad"]
 

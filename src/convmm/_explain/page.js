@@ -1,8 +1,8 @@
-// The convmm explain page, part 1 of 3: reads the embedded data (see page_data.py) and sets up
-// what the drawing (page_draw.js) and the interaction (page_interact.js) share: numbers, the
-// geometry, what is shown, the DOM helpers and the spatial frames.  page.py concatenates the
-// three files, in that order, into the body of one function of `rootId`, the id of the page's
-// root element, so they share one scope.
+// The convmm explain page, part 1 of 5: reads the embedded data (see page_data.py) and sets up
+// what the drawing (page_draw.js), the layout (page_layout.js), Play (page_play.js) and the
+// interaction (page_interact.js) share: numbers, the geometry, what is shown, the DOM helpers
+// and the spatial frames.  page.py concatenates the five files, in that order, into the body of
+// one function of `rootId`, the id of the page's root element, so they share one scope.
 
 var root = document.getElementById(rootId);
 if (!root || root.getAttribute("data-ready") === "1") return;
@@ -95,12 +95,12 @@ function span(noun, first, last) {
   return first === last ? noun + " " + first : noun + "s " + first + "–" + last;
 }
 function position(l) { return unravel(l, D.outShape); }
-function kernelOffset(r) { return unravel(r % D.Kn, D.kernel); }
-function rowChannel(g, r) { return g * D.cin + Math.floor(r / D.Kn); }
+function kernelOffset(r) { return unravel(r % D.kernelNumel, D.kernel); }
+function rowChannel(g, r) { return g * D.inPerGroup + Math.floor(r / D.kernelNumel); }
 function patchCells(l) {
   var pos = position(l);
   var cells = [];
-  for (var k = 0; k < D.Kn; k++) {
+  for (var k = 0; k < D.kernelNumel; k++) {
     var off = unravel(k, D.kernel);
     cells.push(pos.map(function (p, d) { return p * D.stride[d] + off[d] * D.dilation[d]; }));
   }
@@ -130,7 +130,7 @@ function toInput(c) {
   return c.map(function (i, d) { return i - D.padding[d][0]; });
 }
 function sub(g) {
-  if (D.G <= 1) return "";
+  if (D.numGroups <= 1) return "";
   return String(g).split("").map(function (d) { return SUBS.charAt(+d); }).join("");
 }
 
@@ -165,15 +165,15 @@ function shownRow(r) { return r in rowPos; }
 function shownCol(l) { return l in colPos; }
 // Blocks are stored row-major over the shown rows and columns of each shown group.
 function byCols(block, g, i, l) { return block[groupPos[g]][i * nC + colPos[l]]; }
-function Pv(g, r, l) { return byCols(D.m.P, g, rowPos[r], l); }
-function Kv(g, f, r) { return D.m.K[groupPos[g]][filterPos[f] * nR + rowPos[r]]; }
-function KPv(g, f, l) { return byCols(D.m.KP, g, filterPos[f], l); }
-function dYv(g, f, l) { return byCols(D.dm.dY, g, filterPos[f], l); }
-function dKv(g, f, r) { return D.dm.dK[groupPos[g]][filterPos[f] * nR + rowPos[r]]; }
-function dPv(g, r, l) { return byCols(D.dm.dP, g, rowPos[r], l); }
+function Pv(g, r, l) { return byCols(D.matrices.P, g, rowPos[r], l); }
+function Kv(g, f, r) { return D.matrices.K[groupPos[g]][filterPos[f] * nR + rowPos[r]]; }
+function KPv(g, f, l) { return byCols(D.matrices.KP, g, filterPos[f], l); }
+function dYv(g, f, l) { return byCols(D.gradMatrices.dY, g, filterPos[f], l); }
+function dKv(g, f, r) { return D.gradMatrices.dK[groupPos[g]][filterPos[f] * nR + rowPos[r]]; }
+function dPv(g, r, l) { return byCols(D.gradMatrices.dP, g, rowPos[r], l); }
 var outFilterPos = D.outFilters ? positions(D.outFilters) : {};
 function outValue(f, l) {
-  if (D.out) return D.out[f * D.L + l];
+  if (D.out) return D.out[f * D.numPositions + l];
   return D.outS[outFilterPos[f] * nC + colPos[l]];
 }
 
@@ -198,8 +198,8 @@ var reg = new Map();
 function put(k, e) { reg.set(k, e); }
 function get(k) { return reg.get(k); }
 
-function section(title, name) {
-  var s = add(app, el("section"));
+function section(title, name, parent) {
+  var s = add(parent || app, el("section"));
   s.setAttribute("data-section", name);
   add(s, el("h2", null, title));
   return s;
@@ -234,8 +234,11 @@ function matrix(parent, o) {
       return;
     }
     var h = o.colHead(c);
-    var th = add(hr, el("th", null, h[0]));
-    if (h[1]) add(th, el("small", null, h[1]));
+    var th = add(hr, el("th", h[1] ? "cmx-v" : null, h[0]));
+    if (h[1]) {
+      th.appendChild(document.createTextNode(" ")); // one line where the label reads upwards
+      add(th, el("small", null, h[1]));
+    }
     if (o.colRole) {
       attrs(th, { "data-role": o.colRole, "data-group": o.g, "data-col": c });
       put(o.colRole + "|" + o.g + "|" + c, th);

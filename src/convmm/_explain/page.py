@@ -2,9 +2,10 @@
 
 This module only embeds the JSON data of :mod:`.page_data` and fills the template shipped next
 to it (``page.html``, ``fragment.html``, ``page.css``, and the script: ``page.js``,
-``page_draw.js``, ``page_interact.js``); the page's script draws the matrices from that data
-and makes them interactive.  Nothing is fetched: no network, no external URL, everything
-inline.  (Large explanations give a summary page: see :mod:`.page_data`.)
+``page_draw.js``, ``page_layout.js``, ``page_play.js``, ``page_interact.js``); the page's
+script draws the matrices from that data, lays them out and makes them interactive.  Nothing
+is fetched: no network, no external URL, everything inline.  (Large explanations give a
+summary page: see :mod:`.page_data`.)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .page_data import CROP_BUDGET, page_data
 __all__ = ["CROP_BUDGET", "page_data", "render_page", "render_pages", "script_json"]
 
 #: The page's script, in the order concatenated: one function body, one scope (see page.js).
-SCRIPT_FILES = ("page.js", "page_draw.js", "page_interact.js")
+SCRIPT_FILES = ("page.js", "page_draw.js", "page_layout.js", "page_play.js", "page_interact.js")
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 

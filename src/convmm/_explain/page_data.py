@@ -204,20 +204,20 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "modeText": _MODES.get(window.padding_mode, window.padding_mode),
         "isPadded": window.is_padded,
         "sources": _sources(e, cols, boxes),
-        "G": g_count,
-        "cin": cin,
-        "cout": cout,
-        "Cin": geometry.in_channels,
-        "Cout": geometry.out_channels,
-        "Kn": k_count,
-        "L": positions,
+        "numGroups": g_count,
+        "inPerGroup": cin,
+        "outPerGroup": cout,
+        "inChannels": geometry.in_channels,
+        "outChannels": geometry.out_channels,
+        "kernelNumel": k_count,
+        "numPositions": positions,
         "groups": groups,
         "cols": cols,
         "rows": rows,
         "filters": filters,
         "frameChannels": frame_channels,
         "bias": bias,
-        "m": {
+        "matrices": {
             "P": [_sub(e.patches[g], rows, cols) for g in groups],
             "K": [_sub(e.kernels[g], filters, rows) for g in groups],
             "KP": [_sub(e.products[g], filters, cols) for g in groups],
@@ -328,7 +328,7 @@ def _backward(
     else:
         grad_input = {"values": _flat(dx[channels]), "crops": None}
     return {
-        "dm": {
+        "gradMatrices": {
             "dY": [_sub(dy[g], filters, cols) for g in groups],
             "dK": [_sub(dk[g], filters, rows) for g in groups],
             "dP": [_sub(dp[g], rows, cols) for g in groups],

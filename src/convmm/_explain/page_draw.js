@@ -1,6 +1,6 @@
-// The convmm explain page, part 2 of 3 (after page.js, before page_interact.js): the page's
+// The convmm explain page, part 2 of 5 (after page.js, before page_layout.js): the page's
 // sections, drawn from the data — the input frame, P, K, KP, the output, the formulas and
-// checks, and the backward and transposed variants.  page.py concatenates the three files into
+// checks, and the backward and transposed variants.  page.py concatenates the five files into
 // the body of one function of `rootId`, so they share one scope.
 
 // ---- the page --------------------------------------------------------------------------------
@@ -26,46 +26,13 @@ function terms(name) {
   return box;
 }
 
-function header() {
-  add(app, el("h1", null, "convmm explain: " + D.title));
-  var s = section("Options and shapes", "options");
-  var p = add(s, el("p", "cmx-options"));
-  p.appendChild(document.createTextNode("options: "));
-  D.options.forEach(function (kv, i) {
-    if (i) p.appendChild(document.createTextNode(", "));
-    add(p, el("code", null, kv[0] + "=" + kv[1]));
-  });
-  if (D.batch) para(s, "(" + D.batch + "; every image goes through the same steps)", "cmx-note");
-  if (SUMMARY) para(s, D.summary, "cmx-summary").setAttribute("data-role", "summary");
-  var t = add(add(s, el("div", "cmx-scroll")), el("table", "cmx-info"));
-  D.shapes.forEach(function (row) {
-    var tr = add(t, el("tr"));
-    add(tr, el("th", null, row[0]));
-    add(tr, el("td", "cmx-mono", row[1]));
-    add(tr, el("td", "cmx-note", row[2]));
-  });
-}
-
-function toolbar() {
-  var bar = add(app, el("div", "cmx-bar"));
-  buttons.prev = add(bar, el("button", null, "◀ Prev"));
-  status = add(bar, el("div", "cmx-status"));
-  buttons.next = add(bar, el("button", null, "Next ▶"));
-  attrs(buttons.prev, { type: "button", "data-action": "prev", id: rootId + "-prev" });
-  attrs(buttons.next, { type: "button", "data-action": "next", id: rootId + "-next" });
-  attrs(status, { id: rootId + "-selected", "data-role": "selected", "aria-live": "polite" });
-  add(bar, el("div", "cmx-hint",
-    "Hover a cell to see where it comes from, click to pin it; ← → or Prev/Next step through the " +
-    (T ? "columns." : "patches.")));
-}
-
 function padText() {
   return D.names.map(function (n, d) {
     return n + ": " + D.padding[d][0] + " before, " + D.padding[d][1] + " after";
   }).join("; ");
 }
 
-function inputFrame(parent) {
+function inputFrame(text, fig) {
   var inGroupChannels = D.frameChannels.length;
   var f = new Frame({
     role: "input",
@@ -73,7 +40,7 @@ function inputFrame(parent) {
     shape: D.paddedShape,
     data: D.frame,
     label: function (c) {
-      return ["channel " + c, D.G > 1 ? " · group " + Math.floor(c / D.cin) : ""];
+      return ["channel " + c, D.numGroups > 1 ? " · group " + Math.floor(c / D.inPerGroup) : ""];
     },
     slice: function (d, p) {
       var i = p - D.padding[d][0];
@@ -93,11 +60,11 @@ function inputFrame(parent) {
     },
     cropText: cropText("patch", D.paddedShape, " (padded)"),
   });
-  if (inGroupChannels < D.Cin) {
-    para(parent, "Showing channels " + D.frameChannels.join(", ") + " of " + D.Cin +
+  if (inGroupChannels < D.inChannels) {
+    para(text, "Showing channels " + D.frameChannels.join(", ") + " of " + D.inChannels +
       "; every channel of a group is read at the same cells.", "cmx-note");
   }
-  add(parent, f.host);
+  add(fig, f.host);
   frames.push(f);
   return f;
 }
@@ -107,11 +74,14 @@ function pRowHead(g, r) {
 }
 function colHead(l) { return [String(l), D.ndim > 1 ? tup(position(l)).replace(/ /g, "") : ""]; }
 
+// The matrices of every shown group, side by side (P_g), stacked (K_g: in the product grid of
+// page_layout.js, one row of blocks per group) or on a diagonal (K_gP_g: under its P_g, level
+// with its K_g); each returns its blocks, one per shown group.
 function pMatrices(parent, role, name, valueOf) {
-  var row = add(parent, el("div", "cmx-row"));
-  D.groups.forEach(function (g) {
-    var chans = D.G > 1 ? " · " + span("channel", g * D.cin, (g + 1) * D.cin - 1) : "";
-    matrix(row, {
+  var row = add(parent, el("div", "cmx-row cmx-pline"));
+  return D.groups.map(function (g) {
+    var chans = D.numGroups > 1 ? " · " + span("channel", g * D.inPerGroup, (g + 1) * D.inPerGroup - 1) : "";
+    return matrix(row, {
       role: role,
       g: g,
       rows: D.rows,
@@ -120,17 +90,17 @@ function pMatrices(parent, role, name, valueOf) {
       rowHead: function (r) { return pRowHead(g, r); },
       colHead: colHead,
       colRole: role + "-col",
-      caption: [name + sub(g), " · " + D.cin * D.Kn + " × " + D.L + chans],
+      caption: [name + sub(g), " · " + D.inPerGroup * D.kernelNumel + " × " + D.numPositions + chans],
     });
   });
 }
 
 function kMatrices(parent, role, name, valueOf, rowName) {
-  var row = add(parent, el("div", "cmx-row"));
-  D.groups.forEach(function (g) {
-    var f0 = g * D.cout;
-    var what = D.G > 1 ? " · " + span(T ? "input channel" : "filter", f0, f0 + D.cout - 1) : "";
-    matrix(row, {
+  var row = add(parent, el("div", "cmx-row cmx-kstack"));
+  return D.groups.map(function (g) {
+    var f0 = g * D.outPerGroup;
+    var what = D.numGroups > 1 ? " · " + span(T ? "input channel" : "filter", f0, f0 + D.outPerGroup - 1) : "";
+    return matrix(row, {
       role: role,
       g: g,
       rows: D.filters,
@@ -139,24 +109,27 @@ function kMatrices(parent, role, name, valueOf, rowName) {
       rowHead: function (f) { return rowName + (f0 + f); },
       colHead: function (r) { return ["c" + rowChannel(g, r), tup(kernelOffset(r)).replace(/ /g, "")]; },
       rowRole: role + "-row",
-      caption: [name + sub(g), " · " + D.cout + " × " + D.cin * D.Kn + what],
+      caption: [name + sub(g), " · " + D.outPerGroup + " × " + D.inPerGroup * D.kernelNumel + what],
     });
   });
 }
 
 function kpMatrices(parent, role, name, valueOf, rowName, extra) {
-  var row = add(parent, el("div", "cmx-row"));
-  D.groups.forEach(function (g) {
-    matrix(row, {
+  var row = add(parent, el("div", "cmx-row cmx-diag"));
+  row.style.gridTemplateColumns = "repeat(" + D.groups.length + ", max-content)";
+  return D.groups.map(function (g, i) {
+    var block = matrix(row, {
       role: role,
       g: g,
       rows: D.filters,
       cols: colsG,
       val: function (f, l) { return valueOf(g, f, l); },
-      rowHead: function (f) { return rowName + (g * D.cout + f); },
+      rowHead: function (f) { return rowName + (g * D.outPerGroup + f); },
       colHead: colHead,
-      caption: [name(g), " · " + D.cout + " × " + D.L + (extra || "")],
+      caption: [name(g), " · " + D.outPerGroup + " × " + D.numPositions + (extra || "")],
     });
+    block.style.gridArea = (i + 1) + " / " + (i + 1);  // only in a grid (.cmx-wide)
+    return block;
   });
 }
 
@@ -170,13 +143,14 @@ function outCell(role) {
 }
 
 function outputSection(n) {
-  var s = section(n + ". The output", "output");
+  var sec = gridSection(n + ". The output", "output", true);
+  var s = sec.fig;
   var names = D.names.join(" × ");
-  para(s, "KP reshaped to " + D.Cout + " × " + D.outShape.join(" × ") + " (filters × " + names +
+  para(sec.text, "KP reshaped to " + D.outChannels + " × " + D.outShape.join(" × ") + " (filters × " + names +
     ")" + (D.bias ? ", plus the bias (one number per filter)" : "") +
     ": column l of KP is output position l, in row-major order.");
   if (SUMMARY) {
-    para(s, "Summary: the output at the sampled positions.", "cmx-note");
+    para(sec.text, "Summary: the output at the sampled positions.", "cmx-note");
     matrix(s, {
       g: 0,
       rows: outFilterRows(),
@@ -185,14 +159,14 @@ function outputSection(n) {
       rowHead: function (f) { return "filter " + f; },
       colHead: colHead,
       cell: outCell("out"),
-      caption: ["y", " · " + D.Cout + " × " + D.outShape.join(" × ") + " (sampled)"],
+      caption: ["y", " · " + D.outChannels + " × " + D.outShape.join(" × ") + " (sampled)"],
     });
   } else {
     var f = new Frame({
-      channels: Array.from({ length: D.Cout }, function (_, i) { return i; }),
+      channels: Array.from({ length: D.outChannels }, function (_, i) { return i; }),
       shape: D.outShape,
       data: { values: D.out },
-      label: function (c) { return ["filter " + c, D.G > 1 ? " · group " + Math.floor(c / D.cout) : ""]; },
+      label: function (c) { return ["filter " + c, D.numGroups > 1 ? " · group " + Math.floor(c / D.outPerGroup) : ""]; },
       slice: function (d, i) { return D.names[d] + "=" + i; },
       title: function (c, cell) { return "y[" + c + ", " + cell.join(", ") + "]"; },
       cell: function (td, c, cell) {
@@ -209,7 +183,7 @@ function outputSection(n) {
   var cl = add(s, el("div", "cmx-hidden"));
   cl.setAttribute("data-role", "channels-last");
   para(cl, "channels_last=True returns the same numbers as " + D.outShape.join(" × ") + " × " +
-    D.Cout + " (" + names + " × filters): below, one row per position, its " + D.Cout +
+    D.outChannels + " (" + names + " × filters): below, one row per position, its " + D.outChannels +
     " values next to each other in memory. It is (KP)ᵀ, stacked over the groups.", "cmx-note");
   var drawn = false;
   toggle.addEventListener("click", function () {
@@ -218,7 +192,7 @@ function outputSection(n) {
     toggle.setAttribute("aria-expanded", String(open));
     if (open && !drawn) {
       drawn = true;
-      var filt = SUMMARY ? outFilterRows() : Array.from({ length: D.Cout }, function (_, i) { return i; });
+      var filt = SUMMARY ? outFilterRows() : Array.from({ length: D.outChannels }, function (_, i) { return i; });
       matrix(cl, {
         g: 0,
         rows: colsG,
@@ -231,6 +205,7 @@ function outputSection(n) {
       });
       show(preview || pinned);
     }
+    layout(); // the view may widen the grid past its room
   });
 }
 
@@ -283,9 +258,9 @@ function checksSection() {
 }
 
 function groupsNote() {
-  if (D.G > 1) {
-    return "groups = " + D.G + ": one product per group, K_g · P_g, each group's " +
-      count(D.cout, "filter") + " reading only its " + count(D.cin, "input channel") + ". (Stacking the K_g " +
+  if (D.numGroups > 1) {
+    return "groups = " + D.numGroups + ": one product per group, K_g · P_g, each group's " +
+      count(D.outPerGroup, "filter") + " reading only its " + count(D.inPerGroup, "input channel") + ". (Stacking the K_g " +
       "block-diagonally gives one product with zeros in between.)";
   }
   return "One product: K · P.";
@@ -294,33 +269,36 @@ function groupsNote() {
 function buildConv() {
   header();
   toolbar();
-  var s1 = section("1. X, the input", "input");
+  product = add(app, el("div", "cmx-product"));
+  var s1 = gridSection("1. X, the input", "input");
   if (D.isPadded) {
-    para(s1, "X padded (" + D.mode + ") to " + D.Cin + " × " + D.paddedShape.join(" × ") + " — " +
+    para(s1.text, "X padded (" + D.mode + ") to " + D.inChannels + " × " + D.paddedShape.join(" × ") + " — " +
       padText() + ".");
-    legend(s1, [["pad", "padding, " + D.mode + ": " + D.modeText], ["hl", "the cells the selected patch reads"]]);
+    legend(s1.text, [["pad", "padding, " + D.mode + ": " + D.modeText], ["hl", "the cells the selected patch reads"]]);
   } else {
-    para(s1, "No padding: the window slides over X itself.");
-    legend(s1, [["hl", "the cells the selected patch reads (in every channel of its group)"]]);
+    para(s1.text, "No padding: the window slides over X itself.");
+    legend(s1.text, [["hl", "the cells the selected patch reads (in every channel of its group)"]]);
   }
-  inputFrame(s1);
-  var s2 = section("2. P, the patches", "P");
-  para(s2, "The " + D.kernel.join(" × ") + " window (dilation " + idx(D.dilation) + ") slides with stride " +
-    idx(D.stride) + ": " + count(D.L, "position") + (D.ndim > 1 ? " (" + D.outShape.join(" × ") + ")" : "") +
+  inputFrame(s1.text, s1.fig);
+  var s2 = gridSection("2. P, the patches", "P");
+  para(s2.text, "The " + D.kernel.join(" × ") + " window (dilation " + idx(D.dilation) + ") slides with stride " +
+    idx(D.stride) + ": " + count(D.numPositions, "position") + (D.ndim > 1 ? " (" + D.outShape.join(" × ") + ")" : "") +
     ". Each patch becomes one " +
-    "column of P, channel by channel, kernel offsets in row-major order (row = channel·" + D.Kn +
+    "column of P, channel by channel, kernel offsets in row-major order (row = channel·" + D.kernelNumel +
     " + offset); column l is output position l, in row-major order. Rows are labelled " +
     "c(channel) (kernel offset); columns l" + (D.ndim > 1 ? " over (output position)." : " (its output position)."));
-  if (SUMMARY) para(s2, "Summary: the columns " + cols.join(", ") + " of " + D.L + ".", "cmx-note");
-  pMatrices(s2, "P", "P", Pv);
-  var s3 = section("3. K, the filters", "K");
-  para(s3, "Each filter flattened into one row, in the order of P's rows. " + groupsNote());
-  kMatrices(s3, "K", "K", Kv, "f");
-  var s4 = section("4. KP = K · P: the convolution as a matrix product", "KP");
-  para(s4, "Entry (f, l) is the dot product of row f of K and column l of P:");
-  kpMatrices(s4, "KP", function (g) { return "K" + sub(g) + "P" + sub(g); }, KPv, "f");
-  add(s4, terms("KP"));
+  if (SUMMARY) para(s2.text, "Summary: the columns " + cols.join(", ") + " of " + D.numPositions + ".", "cmx-note");
+  var pBlocks = pMatrices(s2.fig, "P", "P", Pv);
+  var s3 = gridSection("3. K, the filters", "K", true);
+  para(s3.text, "Each filter flattened into one row, in the order of P's rows. " + groupsNote());
+  var kBlocks = kMatrices(s3.fig, "K", "K", Kv, "f");
+  var s4 = gridSection("4. KP = K · P: the convolution as a matrix product", "KP", true);
+  para(s4.text, "Entry (f, l) is the dot product of row f of K and column l of P" +
+    (D.numGroups > 1 ? " (K_g and P_g of its group g)." : "."));
+  var kpBlocks = kpMatrices(s4.fig, "KP", function (g) { return "K" + sub(g) + "P" + sub(g); }, KPv, "f");
+  add(s4.fig, terms("KP"));
   outputSection(5);
+  productBlocks = { P: pBlocks, K: kBlocks, KP: kpBlocks };
   formulaSection(6);
   if (B) buildBackward(7);
   checksSection();
@@ -358,7 +336,7 @@ function buildBackward(n) {
   frames.push(f);
   add(s4, terms("dX"));
   var s5 = section((n + 4) + ". db = dY summed over the positions", "db");
-  var filt = SUMMARY ? outFilterRows() : Array.from({ length: D.Cout }, function (_, i) { return i; });
+  var filt = SUMMARY ? outFilterRows() : Array.from({ length: D.outChannels }, function (_, i) { return i; });
   matrix(s5, {
     g: 0,
     rows: [0],
@@ -383,10 +361,10 @@ function buildTranspose() {
   } else {
     para(s1, "Channel by channel; position l of X (row-major) is column l of Kᵀ·X below.");
     var f = new Frame({
-      channels: Array.from({ length: D.Cout }, function (_, i) { return i; }),
+      channels: Array.from({ length: D.outChannels }, function (_, i) { return i; }),
       shape: D.outShape,
       data: { values: D.xin },
-      label: function (c) { return ["channel " + c, D.G > 1 ? " · group " + Math.floor(c / D.cout) : ""]; },
+      label: function (c) { return ["channel " + c, D.numGroups > 1 ? " · group " + Math.floor(c / D.outPerGroup) : ""]; },
       slice: function (d, i) { return D.names[d] + "=" + i; },
       title: function (c, cell) { return "X[" + c + ", " + cell.join(", ") + "]"; },
       cell: function (td, c, cell) {
@@ -399,13 +377,13 @@ function buildTranspose() {
   }
   var s2 = section("2. K, the weight", "K");
   para(s2, "One row per input channel (as the convolution it transposes flattens its filters); " +
-    "columns are (output channel, kernel offset). " + (D.G > 1 ? "groups = " + D.G +
+    "columns are (output channel, kernel offset). " + (D.numGroups > 1 ? "groups = " + D.numGroups +
     ": one product per group, K_gᵀ · X_g." : ""));
   kMatrices(s2, "K", "K", Kv, "c");
   var s3 = section("3. The columns Kᵀ · X", "P");
   para(s3, "X_g holds the input, one row per channel and one column per position; column l of " +
     "Kᵀ·X holds what input position l adds into the output.");
-  if (SUMMARY) para(s3, "Summary: the columns " + cols.join(", ") + " of " + D.L + ".", "cmx-note");
+  if (SUMMARY) para(s3, "Summary: the columns " + cols.join(", ") + " of " + D.numPositions + ".", "cmx-note");
   kpMatrices(s3, "KP", function (g) { return "X" + sub(g); }, KPv, "c");
   pMatrices(s3, "P", "KᵀX", Pv);
   add(s3, terms("KP"));
@@ -420,7 +398,7 @@ function buildTranspose() {
     channels: D.frameChannels,
     shape: D.paddedShape,
     data: D.frame,
-    label: function (c) { return ["output channel " + c, D.G > 1 ? " · group " + Math.floor(c / D.cin) : ""]; },
+    label: function (c) { return ["output channel " + c, D.numGroups > 1 ? " · group " + Math.floor(c / D.inPerGroup) : ""]; },
     slice: function (d, p) {
       var i = p - D.padding[d][0];
       return D.names[d] + "=" + i + (i < 0 || i >= D.inputShape[d] ? " (cropped)" : "");
@@ -437,8 +415,8 @@ function buildTranspose() {
     },
     cropText: cropText("column", D.paddedShape, " (uncropped)"),
   });
-  if (D.frameChannels.length < D.Cin) {
-    para(s4, "Showing output channels " + D.frameChannels.join(", ") + " of " + D.Cin + ".", "cmx-note");
+  if (D.frameChannels.length < D.inChannels) {
+    para(s4, "Showing output channels " + D.frameChannels.join(", ") + " of " + D.inChannels + ".", "cmx-note");
   }
   add(s4, fr.host);
   frames.push(fr);

@@ -1,7 +1,7 @@
-// The convmm explain page, part 3 of 3 (after page.js and page_draw.js): what a hovered,
-// clicked or stepped-to cell highlights, the hover, click and key handlers, and the start that
-// draws the page.  page.py concatenates the three files into the body of one function of
-// `rootId`, so they share one scope.
+// The convmm explain page, part 5 of 5 (after page.js, page_draw.js, page_layout.js and
+// page_play.js): what a hovered, clicked or stepped-to cell highlights, the hover, click and
+// key handlers, and the start that draws the page.  page.py concatenates the five files into
+// the body of one function of `rootId`, so they share one scope.
 
 // ---- focus: what a hovered, clicked or stepped-to cell highlights -----------------------------
 
@@ -11,8 +11,8 @@ var current = null;
 var lit = [];
 
 function filterIn(g) {
-  if (current && current.f !== undefined && Math.floor(current.f / D.cout) === g) return current.f;
-  return g * D.cout + filtersNG[0];
+  if (current && current.f !== undefined && Math.floor(current.f / D.outPerGroup) === g) return current.f;
+  return g * D.outPerGroup + filtersNG[0];
 }
 function currentCol() { return current ? current.l : cols[0]; }
 
@@ -25,7 +25,7 @@ function focusOf(t) {
   var channel = +t.getAttribute("data-channel");
   if (T) {
     switch (role) {
-      case "input": return { type: "col", g: Math.floor(channel / D.cout), l: col };
+      case "input": return { type: "col", g: Math.floor(channel / D.outPerGroup), l: col };
       case "KP": case "P-col": return { type: "col", g: g, l: col };
       case "P": return { type: "col", g: g, l: col, r: row };
       case "K": return { type: "col", g: g, l: currentCol(), r: col };
@@ -36,9 +36,9 @@ function focusOf(t) {
   switch (role) {
     case "out": case "out-cl":
       return { type: "out", f: +t.getAttribute("data-filter"), l: +t.getAttribute("data-pos") };
-    case "KP": case "dY": return { type: "out", f: g * D.cout + row, l: col };
+    case "KP": case "dY": return { type: "out", f: g * D.outPerGroup + row, l: col };
     case "P": case "P-col": return { type: "out", f: filterIn(g), l: col };
-    case "K": return { type: "out", f: g * D.cout + row, l: currentCol() };
+    case "K": return { type: "out", f: g * D.outPerGroup + row, l: currentCol() };
     case "input": return { type: "read", c: channel, cell: cell };
     case "dK": return { type: "dK", g: g, f: row, r: col };
     case "dP": case "dP-col":
@@ -75,11 +75,11 @@ function noteTerms(name, text) {
 }
 
 function showOut(fc, hl, focus) {
-  var f = fc.f, l = fc.l, g = Math.floor(f / D.cout), fl = f % D.cout;
+  var f = fc.f, l = fc.l, g = Math.floor(f / D.outPerGroup), fl = f % D.outPerGroup;
   var cells = patchCells(l);
   frames.forEach(function (fr) { fr.show(l); });
   D.frameChannels.forEach(function (c) {
-    if (Math.floor(c / D.cin) !== g) return;
+    if (Math.floor(c / D.inPerGroup) !== g) return;
     cells.forEach(function (cell) { hl.push(get("input|" + c + "|" + key(cell))); });
   });
   rowsNG.forEach(function (r) {
@@ -95,18 +95,18 @@ function showOut(fc, hl, focus) {
     "[:, " + l + "]" + (D.bias ? " + b[" + f + "]" : "");
   writeTerms("KP", lhs, list, fmt(outValue(f, l)),
     D.rows.indexOf(-1) >= 0 ? "Summary: the terms of the rows not shown are left out above; the total is the whole dot product." : "");
-  return "patch " + l + " of " + D.L + " → output position " + idx(position(l)) + ", filter " + f +
+  return "patch " + l + " of " + D.numPositions + " → output position " + idx(position(l)) + ", filter " + f +
     ": y = " + fmt(outValue(f, l));
 }
 
 function showRead(fc, hl, focus) {
-  var c = fc.c, g = Math.floor(c / D.cin), cl = c - g * D.cin, k0 = key(fc.cell);
+  var c = fc.c, g = Math.floor(c / D.inPerGroup), cl = c - g * D.inPerGroup, k0 = key(fc.cell);
   focus.push(get("input|" + c + "|" + k0));
   var readers = [];
   cols.forEach(function (l) {
     patchCells(l).forEach(function (cell, k) {
       if (key(cell) !== k0) return;
-      var r = cl * D.Kn + k;
+      var r = cl * D.kernelNumel + k;
       if (shownRow(r)) hl.push(get("P|" + g + "|" + r + "|" + l));
       hl.push(get("P-col|" + g + "|" + l));
       readers.push(l);
@@ -123,20 +123,20 @@ function showCol(fc, hl, focus) {
   var g = fc.g, l = fc.l;
   var cells = patchCells(l);
   frames.forEach(function (fr) { fr.show(l); });
-  for (var i = 0; i < D.cout; i++) hl.push(get("input|" + (g * D.cout + i) + "|" + key(position(l))));
+  for (var i = 0; i < D.outPerGroup; i++) hl.push(get("input|" + (g * D.outPerGroup + i) + "|" + key(position(l))));
   filtersNG.forEach(function (f) { hl.push(get("KP|" + g + "|" + f + "|" + l)); });
   hl.push(get("P-col|" + g + "|" + l));
   var targets = [];
   if (fc.r === undefined) {
     rowsNG.forEach(function (r) { hl.push(get("P|" + g + "|" + r + "|" + l)); });
     D.frameChannels.forEach(function (c) {
-      if (Math.floor(c / D.cin) !== g) return;
+      if (Math.floor(c / D.inPerGroup) !== g) return;
       cells.forEach(function (cell) { targets.push([c, cell]); });
     });
   } else {
     focus.push(get("P|" + g + "|" + fc.r + "|" + l));
     filtersNG.forEach(function (f) { hl.push(get("K|" + g + "|" + f + "|" + fc.r)); });
-    targets.push([rowChannel(g, fc.r), cells[fc.r % D.Kn]]);
+    targets.push([rowChannel(g, fc.r), cells[fc.r % D.kernelNumel]]);
   }
   targets.forEach(function (t) {
     var e = get("out|" + t[0] + "|" + key(t[1]));
@@ -154,27 +154,27 @@ function showCol(fc, hl, focus) {
     var list = D.filters.map(function (f) { return f < 0 ? null : times(Kv(g, f, r), KPv(g, f, l)); });
     writeTerms("KP", "(KᵀX)" + sub(g) + "[" + r + ", " + l + "] = K" + sub(g) + "[:, " + r + "] · X" + sub(g) + "[:, " + l + "]",
       list, fmt(Pv(g, r, l)), "It adds into output channel " + rowChannel(g, r) + " at " +
-      idx(toInput(cells[r % D.Kn])) + (isPadding(cells[r % D.Kn]) ? " — cropped, so it is dropped." : "."));
+      idx(toInput(cells[r % D.kernelNumel])) + (isPadding(cells[r % D.kernelNumel]) ? " — cropped, so it is dropped." : "."));
   } else {
     var kept = cells.filter(function (c) { return !isPadding(c); }).length;
-    var per = D.cin > 1 ? " in each output channel" + (D.G > 1 ? " of group " + g : "") : "";
+    var per = D.inPerGroup > 1 ? " in each output channel" + (D.numGroups > 1 ? " of group " + g : "") : "";
     noteTerms("KP", "Column " + l + " (input position " + idx(position(l)) + ") adds into " +
       count(kept, "output cell") + per + (kept < cells.length ? "; " + (cells.length - kept) +
       (cells.length - kept === 1 ? " more lands in the cropped padding and is dropped"
         : " more land in the cropped padding and are dropped") : "") +
       ". Hover one of its entries for its dot product.");
   }
-  return "column " + l + " of " + D.L + " ← input position " + idx(position(l)) + (D.G > 1 ? ", group " + g : "");
+  return "column " + l + " of " + D.numPositions + " ← input position " + idx(position(l)) + (D.numGroups > 1 ? ", group " + g : "");
 }
 
 function showTout(fc, hl, focus) {
-  var c = fc.c, g = Math.floor(c / D.cin), cl = c - g * D.cin, k0 = key(fc.cell);
+  var c = fc.c, g = Math.floor(c / D.inPerGroup), cl = c - g * D.inPerGroup, k0 = key(fc.cell);
   focus.push(get("out|" + c + "|" + k0));
   var list = [];
   cols.forEach(function (l) {
     patchCells(l).forEach(function (cell, k) {
       if (key(cell) !== k0) return;
-      var r = cl * D.Kn + k;
+      var r = cl * D.kernelNumel + k;
       if (shownRow(r)) {
         hl.push(get("P|" + g + "|" + r + "|" + l));
         list.push(fmt(Pv(g, r, l)));
@@ -204,7 +204,7 @@ function showDK(fc, hl, focus) {
   });
   writeTerms("dK", "dK" + sub(g) + "[" + f + ", " + r + "] = dY" + sub(g) + "[" + f + ", :] · P" + sub(g) + "[" + r + ", :]",
     list, fmt(dKv(g, f, r)), SUMMARY ? "Summary: only the sampled positions are shown." : "");
-  return "dK[" + (g * D.cout + f) + ", " + r + "]";
+  return "dK[" + (g * D.outPerGroup + f) + ", " + r + "]";
 }
 
 function showDP(fc, hl, focus) {
@@ -221,7 +221,7 @@ function showDP(fc, hl, focus) {
 }
 
 function showDX(fc, hl, focus) {
-  var c = fc.c, g = Math.floor(c / D.cin), cl = c - g * D.cin, k0 = key(fc.cell);
+  var c = fc.c, g = Math.floor(c / D.inPerGroup), cl = c - g * D.inPerGroup, k0 = key(fc.cell);
   var e = get("dX|" + c + "|" + k0);
   focus.push(e);
   var list = [];
@@ -229,7 +229,7 @@ function showDX(fc, hl, focus) {
     patchCells(l).forEach(function (cell, k) {
       var s = sourceCell(cell);
       if (!s || key(s) !== k0) return;
-      var r = cl * D.Kn + k;
+      var r = cl * D.kernelNumel + k;
       if (!shownRow(r)) return;
       hl.push(get("dP|" + g + "|" + r + "|" + l));
       list.push(fmt(dPv(g, r, l)));
@@ -241,7 +241,7 @@ function showDX(fc, hl, focus) {
 }
 
 function showDB(fc, hl, focus) {
-  var f = fc.f, g = Math.floor(f / D.cout), fl = f % D.cout;
+  var f = fc.f, g = Math.floor(f / D.outPerGroup), fl = f % D.outPerGroup;
   focus.push(get("db|" + f));
   var list = [];
   cols.forEach(function (l) {
@@ -276,7 +276,7 @@ function show(fc) {
   attrs(status, {
     "data-column": l,
     "data-filter": current && current.f !== undefined ? current.f : "",
-    "data-group": current.g !== undefined ? current.g : Math.floor(current.f / D.cout),
+    "data-group": current.g !== undefined ? current.g : Math.floor(current.f / D.outPerGroup),
     "data-pinned-column": pinned && pinned.l !== undefined ? pinned.l : "",
     "data-focus": fc.type,
   });
@@ -290,9 +290,10 @@ function step(delta) {
   var j = Math.max(0, Math.min(cols.length - 1, i + delta));
   var l = cols[j];
   if (T) pinned = { type: "col", g: current && current.g !== undefined ? current.g : D.groups[0], l: l };
-  else pinned = { type: "out", f: current && current.f !== undefined ? current.f : D.groups[0] * D.cout + filtersNG[0], l: l };
+  else pinned = { type: "out", f: current && current.f !== undefined ? current.f : D.groups[0] * D.outPerGroup + filtersNG[0], l: l };
   preview = null;
   show(pinned);
+  follow();
 }
 
 function interactive(t) {
@@ -305,7 +306,8 @@ function interactive(t) {
 if (T) buildTranspose();
 else buildConv();
 
-app.addEventListener("mouseover", function (ev) {
+function onOver(ev) {
+  if (isPlaying()) return; // a move over a cell stops Play first (onPlayPointer)
   var c = interactive(ev.target);
   var fc = c ? focusOf(c) : null;
   if (fc) {
@@ -315,7 +317,9 @@ app.addEventListener("mouseover", function (ev) {
     preview = null;
     show(pinned);
   }
-});
+}
+app.addEventListener("mouseover", onOver);
+app.addEventListener("pointermove", onPlayPointer);
 app.addEventListener("mouseleave", function () {
   if (preview) {
     preview = null;
@@ -326,6 +330,8 @@ app.addEventListener("click", function (ev) {
   var b = ev.target.closest ? ev.target.closest("button[data-action]") : null;
   if (b) {
     var a = b.getAttribute("data-action");
+    if (a === "play") return togglePlay();
+    stopPlay();
     if (a === "prev") step(-1);
     if (a === "next") step(1);
     return;
@@ -333,6 +339,7 @@ app.addEventListener("click", function (ev) {
   var c = interactive(ev.target);
   var fc = c ? focusOf(c) : null;
   if (fc) {
+    stopPlay();
     pinned = fc;
     preview = null;
     show(fc);
@@ -362,6 +369,10 @@ if (keys === "focus") {
 
 pinned = T
   ? { type: "col", g: D.groups[0], l: cols[0] }
-  : { type: "out", f: D.groups[0] * D.cout + filtersNG[0], l: cols[0] };
+  : { type: "out", f: D.groups[0] * D.outPerGroup + filtersNG[0], l: cols[0] };
 show(pinned);
+layout();
+// Again when the room changes: the window, or the notebook's output around a fragment.
+if (window.ResizeObserver && root.parentElement) new ResizeObserver(queueLayout).observe(root.parentElement);
+else window.addEventListener("resize", queueLayout);
 root.setAttribute("data-drawn", "1");

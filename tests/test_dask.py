@@ -1,0 +1,203 @@
+"""Dask arrays: lazy results holding exactly the in-memory values, on any chunking.
+
+Integer-valued data makes every sum exact, so the lazy result must equal convmm's in-memory
+result bit for bit whatever the chunks (chunk boundaries never change a value); random float
+data agrees within float rounding.  Chunkings are drawn down to one cell per chunk (smaller
+than any halo), with the channels split too.  The distributed tests run on a LocalCluster of
+two worker processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convmm
+from convmm._errors import ConvmmTypeError, ConvmmValueError
+from oracle import windows
+
+FEW = settings(max_examples=min(25, settings().max_examples))
+
+
+def _ints(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-3, 4, size=shape).astype(np.float64)
+
+
+def _chunks(draw: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A chunk size per axis: one cell, a few, or the whole axis."""
+    return tuple(draw(st.sampled_from(sorted({1, max(1, n // 2), 2, n}))) for n in shape)
+
+
+@st.composite
+def conv_cases(draw: Any) -> dict[str, Any]:
+    ndim = draw(st.integers(1, 3))
+    case = draw(windows(ndim, max_size={1: 9, 2: 7, 3: 5}[ndim]))
+    groups = draw(st.sampled_from([1, 2]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    batched = draw(st.booleans())
+    channels_last = draw(st.booleans())
+    shape = (cin, *case.spatial)
+    if channels_last:
+        shape = (*case.spatial, cin)
+    if batched:
+        shape = (draw(st.integers(1, 3)), *shape)
+    return {
+        "shape": shape,
+        "weight": (cout, cin // groups, *case.kernel),
+        "options": {**case.kwargs(), "groups": groups, "channels_last": channels_last},
+        "bias": draw(st.booleans()),
+        "chunks": _chunks(draw, shape),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@FEW
+@given(conv_cases())
+def test_conv_and_backward_of_a_dask_array_equal_the_in_memory_result(case: dict[str, Any]) -> None:
+    rng = np.random.default_rng(case["seed"])
+    x, w = _ints(rng, case["shape"]), _ints(rng, case["weight"])
+    b = _ints(rng, (case["weight"][0],)) if case["bias"] else None
+    lazy_x = da.from_array(x, chunks=case["chunks"])
+    want = convmm.conv(x, w, b, **case["options"])
+    got = convmm.conv(lazy_x, w, b, **case["options"])
+    assert isinstance(got, da.Array) and got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.compute(), want)
+
+    dy = _ints(rng, want.shape)
+    lazy_dy = da.from_array(dy, chunks=_same_rank_chunks(case["chunks"], dy.shape))
+    wants = convmm.conv_backward(dy, x, w, **case["options"])
+    gots = convmm.conv_backward(lazy_dy, lazy_x, w, **case["options"])
+    for name, lazy, expected in zip(("dx", "dw", "db"), gots, wants, strict=True):
+        assert isinstance(lazy, da.Array), name
+        np.testing.assert_array_equal(lazy.compute(), expected, err_msg=name)
+
+
+def _same_rank_chunks(chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(min(c, n) for c, n in zip(chunks, shape, strict=True))
+
+
+@st.composite
+def transpose_cases(draw: Any) -> dict[str, Any]:
+    ndim = draw(st.integers(1, 3))
+    spatial = tuple(draw(st.integers(1, {1: 7, 2: 5, 3: 3}[ndim])) for _ in range(ndim))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(ndim))
+    padding = tuple(
+        draw(st.integers(0, max(0, (d * (k - 1)) // 2)))
+        for k, d in zip(kernel, dilation, strict=True)
+    )
+    output_padding = tuple(
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    )
+    groups = draw(st.sampled_from([1, 2]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    shape = (draw(st.integers(1, 2)), cin, *spatial)
+    return {
+        "shape": shape,
+        "weight": (cin, cout // groups, *kernel),
+        "options": {
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "dilation": dilation,
+            "groups": groups,
+        },
+        "chunks": _chunks(draw, shape),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@FEW
+@given(transpose_cases())
+def test_conv_transpose_of_a_dask_array_equals_the_in_memory_result(case: dict[str, Any]) -> None:
+    rng = np.random.default_rng(case["seed"])
+    x, w = _ints(rng, case["shape"]), _ints(rng, case["weight"])
+    b = _ints(rng, (case["weight"][1] * case["options"]["groups"],))
+    try:
+        want = convmm.conv_transpose(x, w, b, **case["options"])
+    except ConvmmValueError:  # an output padding this geometry refuses: so must dask
+        with pytest.raises(ConvmmValueError):
+            convmm.conv_transpose(da.from_array(x, chunks=case["chunks"]), w, b, **case["options"])
+        return
+    got = convmm.conv_transpose(da.from_array(x, chunks=case["chunks"]), w, b, **case["options"])
+    assert isinstance(got, da.Array) and got.shape == want.shape
+    np.testing.assert_array_equal(got.compute(), want)
+
+
+def test_float32_random_data_agrees_within_rounding_and_output_size_is_honoured() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 8, 33, 29)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    lazy = da.from_array(x, chunks=(2, 3, 10, 7))
+    for options in ({"padding": 1}, {"padding": 2, "stride": 2, "padding_mode": "reflect"}):
+        got = convmm.conv(lazy, w, **options)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(
+            got.compute(), convmm.conv(x, w, **options), rtol=1e-5, atol=1e-5
+        )
+    wt = rng.standard_normal((8, 4, 4, 4)).astype(np.float32)
+    got = convmm.conv_transpose(lazy, wt, stride=2, padding=1, output_size=(67, 59))
+    want = convmm.conv_transpose(x, wt, stride=2, padding=1, output_size=(67, 59))
+    assert got.shape == want.shape == (3, 4, 67, 59)
+    np.testing.assert_allclose(got.compute(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_dask_weight_and_bias_are_computed_once_and_the_chunks_stay_lazy() -> None:
+    rng = np.random.default_rng(2)
+    x, w, b = _ints(rng, (2, 3, 12, 12)), _ints(rng, (4, 3, 3, 3)), _ints(rng, (4,))
+    got = convmm.conv(
+        da.from_array(x, chunks=(1, 1, 5, 5)), da.from_array(w), da.from_array(b), padding=1
+    )
+    assert got.chunks[0] == (1, 1) and got.chunks[1] == (4,)
+    assert len(got.chunks[2]) > 1 and len(got.chunks[3]) > 1  # the spatial chunks are kept
+    np.testing.assert_array_equal(got.compute(), convmm.conv(x, w, b, padding=1))
+
+
+def test_bad_dask_inputs_get_the_numpy_paths_errors() -> None:
+    x = da.zeros((1, 2, 5, 5), dtype=np.int32, chunks=2)
+    with pytest.raises(ConvmmTypeError, match=r"convmm.conv: input must be .*float"):
+        convmm.conv(x, np.ones((1, 2, 3, 3)))
+    xf = da.zeros((1, 2, 5, 5), chunks=2)
+    with pytest.raises(ConvmmValueError, match=r"convmm.conv: input has 2 channels"):
+        convmm.conv(xf, np.ones((1, 3, 3, 3)))
+    with pytest.raises(
+        ConvmmValueError, match=r"convmm.conv_backward: grad_output must have the shape"
+    ):
+        convmm.conv_backward(da.zeros((1, 1, 2, 2)), xf, np.ones((1, 2, 3, 3)))
+
+
+@pytest.fixture(scope="module")
+def cluster_client() -> Any:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_results_are_exact_on_a_distributed_cluster_of_two_processes(cluster_client: Any) -> None:
+    rng = np.random.default_rng(3)
+    x, w = _ints(rng, (4, 3, 20, 17)), _ints(rng, (6, 3, 3, 2))
+    lazy = da.from_array(x, chunks=(2, 3, 7, 6))
+    options = {"stride": 2, "padding": 1, "padding_mode": "circular"}
+    y = convmm.conv(lazy, w, **options)
+    np.testing.assert_array_equal(cluster_client.compute(y).result(), convmm.conv(x, w, **options))
+    dy = _ints(rng, y.shape)
+    grads = convmm.conv_backward(da.from_array(dy, chunks=(1, 6, 4, 4)), lazy, w, **options)
+    computed = cluster_client.compute(list(grads), sync=True)
+    for got, want in zip(computed, convmm.conv_backward(dy, x, w, **options), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert len(cluster_client.scheduler_info()["workers"]) == 2
+    with dask.config.set(scheduler="threads"):  # and the threaded scheduler
+        np.testing.assert_array_equal(y.compute(), convmm.conv(x, w, **options))
