@@ -30,8 +30,8 @@ demo: $(VENV)/.core
 	$(BIN)/convmm demo
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy

@@ -149,6 +149,94 @@ def test_non_finite_numbers_survive_the_json() -> None:
     json.loads(script_json(data))  # strict JSON: no NaN literals
 
 
+def _geometry_case(name: str) -> convmm.Explanation:
+    rng = np.random.default_rng(12)
+    if name == "strided-dilated-padded":
+        x, w = rng.standard_normal((1, 2, 7, 8)), rng.standard_normal((3, 2, 2, 3))
+        return convmm.explain(x, w, stride=(2, 1), dilation=(1, 2), padding=((1, 2), (2, 0)))
+    if name == "grouped":
+        return _grouped()
+    if name == "1d":
+        return _seed("1d")
+    if name == "3d":
+        x, w = rng.standard_normal((1, 2, 4, 3, 5)), rng.standard_normal((2, 2, 2, 1, 3))
+        return convmm.explain(x, w, stride=(1, 2, 1), padding=1, padding_mode="replicate")
+    if name == "summary":
+        # three groups (the first and last shown), 72 rows of P_g (the middle ones elided)
+        x, w = rng.standard_normal((1, 24, 32, 32)), rng.standard_normal((6, 8, 3, 3))
+        return convmm.explain(x, w, stride=2, padding=1, groups=3)
+    if name == "transpose":
+        x, w = rng.standard_normal((1, 4, 2, 3)), rng.standard_normal((4, 1, 3, 2))
+        return convmm.explain_transpose(x, w, stride=(2, 1), padding=1, groups=2)
+    if name == "transpose-output-padding":
+        x, w = np.arange(1.0, 5.0).reshape(1, 1, 4), np.ones((1, 1, 3))
+        return convmm.explain_transpose(x, w, dilation=2, output_padding=1)
+    if name == "transpose-summary":
+        x, w = rng.standard_normal((1, 2, 3000)), np.ones((2, 1, 3))
+        return convmm.explain_transpose(x, w, stride=2, padding=1)
+    assert name == "backward"
+    x, w = rng.standard_normal((1, 2, 4, 5)), rng.standard_normal((3, 2, 2, 3))
+    options: dict[str, Any] = {"padding": 1, "stride": (1, 2), "padding_mode": "reflect"}
+    dy = rng.standard_normal(convmm.conv(x, w, **options).shape)
+    return convmm.explain_backward(dy, x, w, **options)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "strided-dilated-padded",
+        "grouped",
+        "1d",
+        "3d",
+        "summary",
+        "transpose",
+        "transpose-output-padding",
+        "transpose-summary",
+        "backward",
+    ],
+)
+def test_page_geometry_is_the_models(name: str) -> None:
+    """The positions, patch cells, kernel offsets and row channels the page reads are the
+    model's own (its methods), for the columns, rows and groups the page shows; the page
+    derives none of them."""
+    e = _geometry_case(name)
+    data = _embedded(render_page(e))
+    cols, groups = data["cols"], data["groups"]
+    rows = [r for r in data["rows"] if r >= 0]
+    summary = name.endswith("summary")
+    assert (data["summary"] is not None) == summary
+    if not summary:
+        assert cols == list(range(e.num_positions))
+        assert groups == list(range(e.groups))
+        assert rows == list(range(e.patches.shape[1]))
+    assert data["positions"] == [list(e.position(col)) for col in cols]
+    assert data["patchCells"] == [[list(c) for c in e.patch_cells(col)] for col in cols]
+    assert data["rowOffsets"] == [list(e.kernel_offset(r)) for r in rows]
+    assert data["rowChannels"] == [[e.row_channel(g, r) for r in rows] for g in groups]
+    kn = e.geometry.window.kernel_numel
+    assert all(len(cells) == kn for cells in data["patchCells"])
+    # The page's isPadding: a bounds test on the exported padding and input shape, which
+    # agrees with the model's is_padding on every cell it is asked about.
+    bounds = list(zip(data["padding"], data["inputShape"], strict=True))
+    for cells in data["patchCells"]:
+        for cell in cells:
+            inside = all(b <= i < b + n for i, ((b, _), n) in zip(cell, bounds, strict=True))
+            assert inside != e.is_padding(tuple(cell))
+    if e.kind != "conv_transpose":
+        # Row r of each column of P holds the padded input at the column's patch cell.
+        cin = e.geometry.in_channels_per_group
+        for col, cells in zip(cols, data["patchCells"], strict=True):
+            for g in groups:
+                for r in rows:
+                    c, cell = e.row_channel(g, r), cells[r % kn]
+                    assert e.patches[g, r, col] == e.padded[(c, *cell)]
+                    assert c // cin == g
+    if name == "summary":
+        assert groups == [0, 2] and -1 in data["rows"] and len(cols) < e.num_positions
+    if summary:
+        assert _longest_list(data) <= CROP_BUDGET
+
+
 # ---- (b) self-contained -------------------------------------------------------------------------
 
 

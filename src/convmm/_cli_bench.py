@@ -41,7 +41,58 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
     bench.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
     bench.add_argument("--plot", metavar="FILE", help="plot the ratios to torch (matplotlib)")
     bench.add_argument("--no-memory", action="store_true", help="skip the tracemalloc peaks")
+    bench.add_argument(
+        "--dask",
+        action="store_true",
+        help="instead: the out-of-core Zarr job (a filter bank over an image stack) on a "
+        "LocalCluster of 1 and then 2 worker processes; throughput in MB/s of input and the "
+        "scaling between them",
+    )
+    bench.add_argument(
+        "--dask-megabytes",
+        type=int,
+        default=1024,
+        metavar="MB",
+        help="the stack's size for --dask (default 1024)",
+    )
+    bench.add_argument(
+        "--dask-memory",
+        type=int,
+        default=512,
+        metavar="MB",
+        help="each worker's memory limit for --dask (default 512)",
+    )
     return bench
+
+
+def run_dask(args: argparse.Namespace) -> int:
+    """``convmm bench --dask``: the out-of-core job on 1 and 2 workers, throughput and scaling."""
+    import tempfile
+
+    from ._outofcore import run_job
+
+    if args.dask_megabytes < 1 or args.dask_memory < 1:
+        raise UsageError("--dask-megabytes and --dask-memory must be positive ints")
+    results = []
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="convmm-bench-dask-") as path:
+            result = run_job(
+                path,
+                input_bytes=args.dask_megabytes * 2**20,
+                workers=workers,
+                memory_limit=args.dask_memory * 2**20,
+            )
+        results.append(result)
+        print(
+            f"{workers} worker{'s' if workers > 1 else ' '} x {args.dask_memory} MB: "
+            f"{result.input_bytes / 1e6:,.0f} MB in {result.conv_seconds:.1f} s = "
+            f"{result.throughput / 1e6:.1f} MB/s of input; peak cluster memory "
+            f"{result.peak_cluster_bytes / 2**20:,.0f} MiB; {result.checked_images} images "
+            "checked exact"
+        )
+    one, two = results
+    print(f"scaling 1 -> 2 workers: {two.throughput / one.throughput:.2f}x")
+    return 0
 
 
 def _progress() -> tuple[Any, Any]:
@@ -83,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``convmm bench``; exit status 0."""
     from . import _bench_report, bench
 
+    if args.dask:
+        return run_dask(args)
     if args.rounds < 1:
         raise UsageError(f"--rounds must be a positive int; got {args.rounds}")
     if args.threads is not None and args.threads < 1:

@@ -8,8 +8,8 @@ boundaries change no value.  The formulation, per spatial dim:
   ``reflect``, ``replicate`` and ``circular`` are NumPy's ``reflect``, ``edge`` and ``wrap``),
   then output block ``[j0, j1)`` reads the padded region ``[j0·s, (j1-1)·s + d·(k-1) + 1)``,
   the halo its kernel extent, dilation and stride need; output blocks follow the input chunks
-  (block ``i`` starts at the first output whose window starts in input chunk ``i``), so a
-  strided convolution's blocks need no chunk on a stride multiple;
+  (block ``i`` starts at output ``ceil(start_i / s)``, so chunks of a multiple of the stride
+  give regular output chunks), and no chunk needs to start on a stride multiple;
 - the transposed convolution's output block ``[o0, o1)`` receives from the inputs
   ``i`` with ``i·s ≤ o + pad_before ≤ i·s + d·(k-1)``: it is the transposed convolution of that
   input region, cropped (or extended with zeros where no input reaches) to the block, plus the
@@ -120,18 +120,17 @@ class Piece:
     offset: int = 0
 
 
-def conv_pieces(
-    chunks: Sequence[int], before: int, padded: int, k: int, s: int, d: int, m: int
-) -> list[Piece]:
+def conv_pieces(chunks: Sequence[int], k: int, s: int, d: int, m: int) -> list[Piece]:
     """A convolution's output blocks along one spatial dim, following the input chunks.
 
-    Block ``i`` holds the outputs whose window starts in input chunk ``i`` (in padded
-    coordinates, the first chunk including the padding before, the last the padding after);
-    each reads the padded region its windows cover.
+    Block ``i`` starts at output ``ceil(start_i / s)`` for input chunk ``i`` starting at
+    ``start_i``: input chunks of a multiple of the stride give output chunks ``chunk / s``
+    (regular ones stay regular, as Zarr wants); each block reads the padded region its windows
+    cover (in padded coordinates), across chunk borders as needed.  Any partition of the
+    outputs is exact; this one follows the chunks.
     """
     starts = chunk_starts(chunks)
-    bounds = [0] + [start + before for start in starts[1:-1]] + [padded]
-    outputs = sorted({min(m, -(-bound // s)) for bound in bounds[:-1]} | {m})
+    outputs = sorted({min(m, -(-start // s)) for start in starts[:-1]} | {m})
     span = d * (k - 1) + 1
     return [
         Piece(slice(j0 * s, (j1 - 1) * s + span), j1 - j0)
@@ -144,11 +143,11 @@ def transpose_pieces(
     chunks: Sequence[int], before: int, k: int, s: int, d: int, m: int
 ) -> list[Piece]:
     """A transposed convolution's output blocks along one spatial dim, following the input
-    chunks (block ``i`` starts where input chunk ``i``'s first position lands, less the
-    padding), each with the input positions that add into it."""
+    chunks (block ``i`` starts at output ``start_i · s``: chunks times the stride), each with
+    the input positions that add into it (``before``: the padding cropped before)."""
     starts = chunk_starts(chunks)
     n = starts[-1]
-    outputs = sorted({min(max(start * s - before, 0), m) for start in starts[:-1]} | {0, m})
+    outputs = sorted({min(start * s, m) for start in starts[:-1]} | {0, m})
     reach = d * (k - 1)
     pieces = []
     for o0, o1 in itertools.pairwise(outputs):

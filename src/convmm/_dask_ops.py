@@ -80,11 +80,9 @@ def dask_conv(
     window, axes = geometry.window, axes_of(geometry)
     padded = pad_borders(da, x, axes, window.padding, window.padding_mode)
     spatial = [
-        conv_pieces(x.chunks[axis], before, n + before + after, k, s, d, m)
-        for axis, (before, after), n, k, s, d, m in zip(
+        conv_pieces(x.chunks[axis], k, s, d, m)
+        for axis, k, s, d, m in zip(
             axes.spatial,
-            window.padding,
-            window.input_shape,
             window.kernel_size,
             window.stride,
             window.dilation,

@@ -65,7 +65,7 @@ function times(a, b) {
   return fmt(a) + "×" + (fb.charAt(0) === "-" ? "(" + fb + ")" : fb);
 }
 
-// ---- the geometry (as the model's methods compute it) ---------------------------------------
+// ---- the geometry (as the model's methods computed it: page_data.py exports it) -------------
 
 function prod(a) {
   return a.reduce(function (x, y) { return x * y; }, 1);
@@ -94,18 +94,20 @@ function count(n, noun, plural) { return n + " " + (n === 1 ? noun : plural || n
 function span(noun, first, last) {
   return first === last ? noun + " " + first : noun + "s " + first + "–" + last;
 }
-function position(l) { return unravel(l, D.outShape); }
-function kernelOffset(r) { return unravel(r % D.kernelNumel, D.kernel); }
-function rowChannel(g, r) { return g * D.inPerGroup + Math.floor(r / D.kernelNumel); }
-function patchCells(l) {
-  var pos = position(l);
-  var cells = [];
-  for (var k = 0; k < D.kernelNumel; k++) {
-    var off = unravel(k, D.kernel);
-    cells.push(pos.map(function (p, d) { return p * D.stride[d] + off[d] * D.dilation[d]; }));
-  }
-  return cells;
-}
+// Looked up, for the shown columns (D.cols) and rows (D.rows), never derived here: the output
+// position of column l (Explanation.position; for a transposed convolution, the input position),
+// the kernel offset of row r (kernel_offset), the channel of row r of P_g (row_channel), and the
+// padded cells column l reads, one per kernel offset in P's order (patch_cells; for a transposed
+// convolution, the uncropped output cells it adds into).
+function position(l) { return D.positions[colPos[l]]; }
+function kernelOffset(r) { return D.rowOffsets[rowPos[r]]; }
+function rowChannel(g, r) { return D.rowChannels[groupPos[g]][rowPos[r]]; }
+function patchCells(l) { return D.patchCells[colPos[l]]; }
+// The column whose position is the cell c of a frame drawn over the positions (the output, or
+// a transposed convolution's input): the inverse of position(), over the shown columns.
+function columnAt(c) { return colAt[key(c)]; }
+// Whether a padded cell lies in the padding (outside the input; for a transposed convolution,
+// in the crop): the bounds test of Explanation.is_padding, on the exported bounds.
 function isPadding(c) {
   for (var d = 0; d < c.length; d++) {
     var b = D.padding[d][0];
@@ -154,6 +156,8 @@ var colsG = withGaps(cols);
 var rowsNG = D.rows.filter(function (r) { return r >= 0; });
 var filtersNG = D.filters.filter(function (f) { return f >= 0; });
 var colPos = positions(cols);
+var colAt = {};
+cols.forEach(function (l, i) { colAt[key(D.positions[i])] = l; });
 var rowPos = positions(rowsNG);
 var filterPos = positions(filtersNG);
 var groupPos = positions(D.groups);

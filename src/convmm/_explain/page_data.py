@@ -9,6 +9,14 @@ times ``max_entries``, the page is a summary: every shape and formula, and a sam
 patches (the first few columns of P and the last), with the input cells around each, all
 cropped to one shape.  A summary embeds only what it draws, so its size does not grow with the
 input's.
+
+The geometry the page needs comes from the model's own methods, once, for what the page shows
+(lists aligned with ``cols``, the shown rows and ``groups``): ``positions`` (each column's
+output position, :meth:`~.model.Explanation.position`), ``patchCells`` (the padded cells it
+reads, :meth:`~.model.Explanation.patch_cells`; for a transposed convolution, the uncropped
+output cells it adds into), ``rowOffsets`` (each shown row's kernel offset,
+:meth:`~.model.Explanation.kernel_offset`) and ``rowChannels`` (per shown group, each shown
+row's channel, :meth:`~.model.Explanation.row_channel`).  The script derives none of them.
 """
 
 from __future__ import annotations
@@ -215,6 +223,7 @@ def page_data(e: Explanation) -> dict[str, Any]:
         "cols": cols,
         "rows": rows,
         "filters": filters,
+        **_geometry(e, groups, rows, cols),
         "frameChannels": frame_channels,
         "bias": bias,
         "matrices": {
@@ -235,6 +244,24 @@ def page_data(e: Explanation) -> dict[str, Any]:
     if e.kind == "conv_backward":
         data.update(_backward(e, groups, rows, filters, cols, frame_channels, out_filters, summary))
     return data
+
+
+def _geometry(
+    e: Explanation, groups: list[int], rows: list[int], cols: list[int]
+) -> dict[str, list[Any]]:
+    """The geometry of what the page shows, from the model's methods (the page derives none).
+
+    ``positions[i]`` and ``patchCells[i]`` belong to column ``cols[i]``; ``rowOffsets[j]`` to
+    the ``j``-th shown row (``rows`` without its -1 gaps), and ``rowChannels[i][j]`` to that
+    row in group ``groups[i]``.  Every cell and offset is a list of indices, one per dim.
+    """
+    shown = [r for r in rows if r >= 0]
+    return {
+        "positions": [list(e.position(col)) for col in cols],
+        "patchCells": [[list(cell) for cell in e.patch_cells(col)] for col in cols],
+        "rowOffsets": [list(e.kernel_offset(r)) for r in shown],
+        "rowChannels": [[e.row_channel(g, r) for r in shown] for g in groups],
+    }
 
 
 def _pick(values: np.ndarray, indices: Sequence[int]) -> dict[str, float | str]:
@@ -258,10 +285,9 @@ def _sources(
     else:
         wanted = [set() for _ in range(window.ndim)]
         for col in cols:
-            for d, p in enumerate(e.position(col)):
-                start = p * window.stride[d]
-                span = window.dilation[d] * (window.kernel_size[d] - 1) + 1
-                wanted[d].update(range(start, start + span, window.dilation[d]))
+            for cell in e.patch_cells(col):
+                for d, i in enumerate(cell):
+                    wanted[d].add(i)
         for box in boxes.values():
             if box is not None:
                 for d, (a, n) in enumerate(zip(*box, strict=True)):

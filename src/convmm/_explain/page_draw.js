@@ -170,7 +170,7 @@ function outputSection(n) {
       slice: function (d, i) { return D.names[d] + "=" + i; },
       title: function (c, cell) { return "y[" + c + ", " + cell.join(", ") + "]"; },
       cell: function (td, c, cell) {
-        var l = ravel(cell, D.outShape);
+        var l = columnAt(cell);
         attrs(td, { "data-role": "out", "data-filter": c, "data-pos": l, "data-cell": key(cell) });
         return "out|" + c + "|" + l;
       },
@@ -368,7 +368,7 @@ function buildTranspose() {
       slice: function (d, i) { return D.names[d] + "=" + i; },
       title: function (c, cell) { return "X[" + c + ", " + cell.join(", ") + "]"; },
       cell: function (td, c, cell) {
-        attrs(td, { "data-role": "input", "data-channel": c, "data-cell": key(cell), "data-col": ravel(cell, D.outShape) });
+        attrs(td, { "data-role": "input", "data-channel": c, "data-cell": key(cell), "data-col": columnAt(cell) });
         return "input|" + c + "|" + key(cell);
       },
     });
