@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import convmm
 from convmm._outofcore import filter_bank, run_job
@@ -61,3 +62,18 @@ def test_the_example_script_runs_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MB/s of input" in done.stdout
     assert "largest difference 0" in done.stdout and "workers restarted: 0" in done.stdout
+
+
+def test_bench_dask_reports_throughput_on_one_and_two_workers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from convmm.cli import main
+
+    assert main(["bench", "--dask", "--dask-megabytes", "16", "--dask-memory", "256"]) == 0
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "MB/s of input" in line]
+    assert len(lines) == 2 and lines[0].startswith("1 worker ") and lines[1].startswith("2 workers")
+    assert all("checked exact" in line for line in lines)
+    assert "scaling 1 -> 2 workers: " in printed
+    assert main(["bench", "--dask", "--dask-megabytes", "0"]) == 2
+    assert "--dask-megabytes and --dask-memory must be positive" in capsys.readouterr().err
