@@ -145,19 +145,19 @@ def _convolve(
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv` with errors naming ``func``; ``ndim`` checks the weight's spatial rank."""
+    arguments = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "channels_last": channels_last,
+        "max_workspace_bytes": max_workspace_bytes,
+        "algorithm": algorithm,
+    }
     if foreign(input, weight, bias):  # arrays of another library: computed with it
         from ._portable_calls import portable_conv
 
-        arguments = {
-            "stride": stride,
-            "padding": padding,
-            "dilation": dilation,
-            "groups": groups,
-            "padding_mode": padding_mode,
-            "channels_last": channels_last,
-            "max_workspace_bytes": max_workspace_bytes,
-            "algorithm": algorithm,
-        }
         return portable_conv(func, input, weight, bias, ndim=ndim, **arguments)  # type: ignore[no-any-return]
     lazy = is_dask_array(input)  # a dask input: a lazy result, block by block
     x = input if lazy else as_float_array(input, func=func, name="input")
@@ -167,16 +167,7 @@ def _convolve(
     if lazy:
         from ._dask_ops import dask_conv
 
-        options = {
-            "stride": stride,
-            "padding": padding,
-            "dilation": dilation,
-            "groups": groups,
-            "padding_mode": padding_mode,
-            "channels_last": channels_last,
-        }
-        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
-        return dask_conv(func, x, w, b, options=options, call=call, conv=conv)  # type: ignore[no-any-return]
+        return dask_conv(func, x, w, b, arguments, conv=conv)  # type: ignore[no-any-return]
     geometry = conv_geometry(
         x.shape,
         w.shape,
@@ -273,22 +264,22 @@ def conv_backward(
     True
     """
     func = "convmm.conv_backward"
+    arguments = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "channels_last": channels_last,
+        "bias": bias,
+        "needs_input_grad": needs_input_grad,
+        "needs_weight_grad": needs_weight_grad,
+        "max_workspace_bytes": max_workspace_bytes,
+        "algorithm": algorithm,
+    }
     if foreign(grad_output, input, weight):  # arrays of another library: computed with it
         from ._portable_calls import portable_conv_backward
 
-        arguments = {
-            "stride": stride,
-            "padding": padding,
-            "dilation": dilation,
-            "groups": groups,
-            "padding_mode": padding_mode,
-            "channels_last": channels_last,
-            "bias": bias,
-            "needs_input_grad": needs_input_grad,
-            "needs_weight_grad": needs_weight_grad,
-            "max_workspace_bytes": max_workspace_bytes,
-            "algorithm": algorithm,
-        }
         return portable_conv_backward(grad_output, input, weight, **arguments)
     if is_dask_array(input) or is_dask_array(grad_output):
         from ._conv_transpose import conv_transpose
@@ -297,29 +288,13 @@ def conv_backward(
         check_flags(
             func, bias=bias, needs_input_grad=needs_input_grad, needs_weight_grad=needs_weight_grad
         )
-        options = {
-            "stride": stride,
-            "padding": padding,
-            "dilation": dilation,
-            "groups": groups,
-            "padding_mode": padding_mode,
-            "channels_last": channels_last,
-        }
-        flags = {
-            "bias": bias,
-            "needs_input_grad": needs_input_grad,
-            "needs_weight_grad": needs_weight_grad,
-        }
-        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
         weight_array = as_float_array(weight, func=func, name="weight")
         return dask_conv_backward(
             func,
             grad_output,
             input,
             weight_array,
-            options=options,
-            flags=flags,
-            call=call,
+            arguments,
             conv_backward=conv_backward,
             conv_transpose=conv_transpose,
         )

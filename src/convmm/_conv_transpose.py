@@ -133,20 +133,20 @@ def _transpose(
     ndim: int | None = None,
 ) -> np.ndarray:
     """:func:`conv_transpose` with errors naming ``func``; ``ndim`` checks the weight's rank."""
+    arguments = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": dilation,
+        "groups": groups,
+        "channels_last": channels_last,
+        "output_size": output_size,
+        "max_workspace_bytes": max_workspace_bytes,
+        "algorithm": algorithm,
+    }
     if foreign(input, weight, bias):  # arrays of another library: computed with it
         from ._portable_calls import portable_conv_transpose
 
-        arguments = {
-            "stride": stride,
-            "padding": padding,
-            "output_padding": output_padding,
-            "dilation": dilation,
-            "groups": groups,
-            "channels_last": channels_last,
-            "output_size": output_size,
-            "max_workspace_bytes": max_workspace_bytes,
-            "algorithm": algorithm,
-        }
         return portable_conv_transpose(func, input, weight, bias, ndim=ndim, **arguments)  # type: ignore[no-any-return]
     lazy = is_dask_array(input)  # a dask input: a lazy result, block by block
     x = input if lazy else as_float_array(input, func=func, name="input")
@@ -156,24 +156,8 @@ def _transpose(
     if lazy:
         from ._dask_ops import dask_conv_transpose
 
-        options = {
-            "stride": stride,
-            "padding": padding,
-            "output_padding": output_padding,
-            "dilation": dilation,
-            "groups": groups,
-            "channels_last": channels_last,
-        }
-        call = {"max_workspace_bytes": max_workspace_bytes, "algorithm": algorithm}
         return dask_conv_transpose(  # type: ignore[no-any-return]
-            func,
-            x,
-            w,
-            b,
-            options=options,
-            output_size=output_size,
-            call=call,
-            conv_transpose=conv_transpose,
+            func, x, w, b, arguments, conv_transpose=conv_transpose
         )
     geometry = transpose_geometry(
         x,

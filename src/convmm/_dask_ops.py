@@ -37,6 +37,19 @@ from ._validate import transpose_geometry
 __all__ = ["dask_conv", "dask_conv_backward", "dask_conv_transpose"]
 
 
+#: The arguments each block's NumPy call takes as given, and the backward pass's flags.
+_CALL = ("max_workspace_bytes", "algorithm")
+_FLAGS = ("bias", "needs_input_grad", "needs_weight_grad")
+
+
+def _split(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The public function's keyword arguments as (the geometry's, the blocks', the flags)."""
+    options = {k: v for k, v in arguments.items() if k not in _CALL + _FLAGS}
+    call = {k: arguments[k] for k in _CALL}
+    flags = {k: arguments[k] for k in _FLAGS if k in arguments}
+    return options, call, flags
+
+
 def _prepare(x: Any, geometry: ConvGeometry, func: str, name: str) -> Any:
     """The dask array with its channels in one chunk (the contraction needs them all)."""
     axes = axes_of(geometry)
@@ -58,17 +71,16 @@ def dask_conv(
     input: Any,
     weight: Any,
     bias: Any,
+    arguments: dict[str, Any],
     *,
-    options: dict[str, Any],
-    call: dict[str, Any],
     conv: Callable[..., np.ndarray],
 ) -> Any:
     """:func:`convmm.conv` of a dask array: a lazy dask array of the same values.
 
-    ``options`` are the geometry's (stride, padding, dilation, groups, padding_mode,
-    channels_last); ``call`` what each block's NumPy call also takes (the workspace bound and
-    the algorithm); ``conv`` is the NumPy :func:`convmm.conv` each block calls.
+    ``arguments`` are the public function's keyword arguments as given; ``conv`` is the NumPy
+    :func:`convmm.conv` each block calls (with the workspace bound and the algorithm).
     """
+    options, call, _ = _split(arguments)
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     b = small_array(bias, func, "bias")
@@ -173,14 +185,14 @@ def dask_conv_transpose(
     input: Any,
     weight: Any,
     bias: Any,
+    arguments: dict[str, Any],
     *,
-    options: dict[str, Any],
-    output_size: Any,
-    call: dict[str, Any],
     conv_transpose: Callable[..., np.ndarray],
 ) -> Any:
     """:func:`convmm.conv_transpose` of a dask array: a lazy dask array of the same values
     (each block by the NumPy ``conv_transpose``)."""
+    options, call, _ = _split(arguments)
+    output_size = options.pop("output_size")
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     b = small_array(bias, func, "bias")
@@ -229,15 +241,14 @@ def dask_conv_backward(
     grad_output: Any,
     input: Any,
     weight: Any,
+    arguments: dict[str, Any],
     *,
-    options: dict[str, Any],
-    flags: dict[str, bool],
-    call: dict[str, Any],
     conv_backward: Callable[..., Any],
     conv_transpose: Callable[..., np.ndarray],
 ) -> tuple[Any, Any, Any]:
     """:func:`convmm.conv_backward` of dask arrays: lazy dX, dK and db of the same values
     (dX by blocks of the NumPy ``conv_transpose``, dK by blocks of ``conv_backward``)."""
+    options, call, flags = _split(arguments)
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     x = _as_dask(da, input, func, "input")
