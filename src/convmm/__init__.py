@@ -4,7 +4,7 @@ The input is unfolded into the patch matrix P, the weight is flattened into K, a
 convolution is the product K·P, reshaped.  See :func:`conv`, :func:`unfold` and :func:`fold`.
 """
 
-from . import reference
+from . import nn, reference
 from ._arrays import DEFAULT_MAX_WORKSPACE_BYTES
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward
 from ._conv_transpose import (
@@ -44,6 +44,7 @@ __all__ = [
     "explain_backward",
     "explain_transpose",
     "fold",
+    "nn",
     "plan",
     "reference",
     "unfold",
