@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_a_stack_larger_than_the_workers_memory_is_convolved_exactly(tmp_path: Path) -> None:
     memory = 150 * 2**20
-    result = run_job(tmp_path, input_bytes=320 * 2**20, workers=2, memory_limit=memory)
+    result = run_job(tmp_path, input_bytes=320 * 2**20, workers=2, memory_limit=memory, timeout=300)
     assert result.input_bytes > 2 * memory  # more than the workers hold
     assert result.workers_restarted == 0
     assert result.checked_images == 3 and result.max_abs_error == 0.0

@@ -70,12 +70,14 @@ def run_job(
     checks: int = 3,
     progress: bool = False,
     client: Any = None,
+    timeout: float | None = None,
 ) -> JobResult:
     """Write a random stack of ``input_bytes`` to Zarr under ``path``, convolve it with
     :func:`filter_bank` at stride 2 on a ``LocalCluster`` of ``workers`` processes limited to
     ``memory_limit`` bytes each, write the result to Zarr, and check ``checks`` images.
 
-    Raises ``RuntimeError`` when a checked image differs from the in-memory result (beyond
+    ``timeout``: the most seconds the convolution may take (None: no limit).  Raises
+    ``RuntimeError`` when a checked image differs from the in-memory result (beyond
     float32 rounding) or a worker was restarted (killed for memory) during the run.
     """
     import dask.array as da
@@ -100,7 +102,8 @@ def run_job(
         )
         client = Client(cluster)
     try:
-        before = set(client.scheduler_info()["workers"])
+        client.wait_for_workers(workers if own else 1, timeout=120)
+        before = set(client.nthreads())  # the workers' addresses (a restarted one gets a new one)
         started = time.perf_counter()
         stack = da.random.default_rng(0).random(shape, chunks=chunks, dtype=np.float32)
         da.to_zarr(stack, source, overwrite=True, compute=True, compressors=None)
@@ -118,9 +121,9 @@ def run_job(
                 from distributed import progress as show_progress
 
                 show_progress(future)
-            future.result()
+            future.result(timeout=timeout)
         finished = time.perf_counter()
-        after = set(client.scheduler_info()["workers"])
+        after = set(client.nthreads())
         peak = max((int(b) for _, b in sampler.samples["conv"]), default=0)
         # the check: whole images, in memory, against what was written
         out = da.from_zarr(target)
