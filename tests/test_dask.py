@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -173,34 +172,43 @@ def test_bad_dask_inputs_get_the_numpy_paths_errors() -> None:
         convmm.conv_backward(da.zeros((1, 1, 2, 2)), xf, np.ones((1, 2, 3, 3)))
 
 
-@pytest.fixture(scope="module")
-def cluster_client() -> Any:
-    from distributed import Client, LocalCluster
+#: Run in a fresh interpreter (as a user's script runs): the cluster shares nothing with the
+#: test process.  Exact results on 2 worker processes, then on the threaded scheduler.
+_DISTRIBUTED = """
+import dask, dask.array as da, numpy as np, convmm
+from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2, timeout=120)
-        yield client
-
-
-def test_results_are_exact_on_a_distributed_cluster_of_two_processes(cluster_client: Any) -> None:
+if __name__ == "__main__":
     rng = np.random.default_rng(3)
-    x, w = _ints(rng, (4, 3, 20, 17)), _ints(rng, (6, 3, 3, 2))
-    lazy = da.from_array(x, chunks=(2, 3, 7, 6))
+    x = rng.integers(-3, 4, (4, 3, 20, 17)).astype(float)
+    w = rng.integers(-3, 4, (6, 3, 3, 2)).astype(float)
     options = {"stride": 2, "padding": 1, "padding_mode": "circular"}
-    y = convmm.conv(lazy, w, **options)
-    np.testing.assert_array_equal(
-        cluster_client.compute(y).result(timeout=120), convmm.conv(x, w, **options)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2, timeout=120)
+        lazy = da.from_array(x, chunks=(2, 3, 7, 6))
+        y = convmm.conv(lazy, w, **options)
+        assert np.array_equal(client.compute(y).result(timeout=120), convmm.conv(x, w, **options))
+        dy = rng.integers(-3, 4, y.shape).astype(float)
+        grads = convmm.conv_backward(da.from_array(dy, chunks=(1, 6, 4, 4)), lazy, w, **options)
+        got = [f.result(timeout=120) for f in client.compute(list(grads))]
+        for g, want in zip(got, convmm.conv_backward(dy, x, w, **options)):
+            assert np.array_equal(g, want)
+        assert len(client.nthreads()) == 2
+    with dask.config.set(scheduler="threads"):
+        assert np.array_equal(y.compute(), convmm.conv(x, w, **options))
+    print("exact on 2 worker processes and on threads")
+"""
+
+
+def test_results_are_exact_on_a_distributed_cluster_of_two_processes(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "distributed_check.py"
+    script.write_text(_DISTRIBUTED)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=400, check=False
     )
-    dy = _ints(rng, y.shape)
-    grads = convmm.conv_backward(da.from_array(dy, chunks=(1, 6, 4, 4)), lazy, w, **options)
-    computed = [future.result(timeout=120) for future in cluster_client.compute(list(grads))]
-    for got, want in zip(computed, convmm.conv_backward(dy, x, w, **options), strict=True):
-        np.testing.assert_array_equal(got, want)
-    assert len(cluster_client.nthreads()) == 2  # two worker processes did the work
-    with dask.config.set(scheduler="threads"):  # and the threaded scheduler
-        np.testing.assert_array_equal(y.compute(), convmm.conv(x, w, **options))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "exact on 2 worker processes and on threads" in done.stdout
