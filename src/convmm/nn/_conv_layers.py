@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -133,11 +133,7 @@ class Conv(Layer):
         gx, gw, gb = conv_backward(
             grad, x, self.params["weight"], bias="bias" in self.params, **self.options
         )
-        assert gx is not None and gw is not None
-        self.grads["weight"] = gw
-        if gb is not None:
-            self.grads["bias"] = gb
-        return gx
+        return _keep(self.grads, gx, gw, gb)
 
 
 class ConvTranspose(Layer):
@@ -221,8 +217,21 @@ class ConvTranspose(Layer):
         gx, gw, gb = conv_transpose_backward(
             grad, x, self.params["weight"], bias="bias" in self.params, **self.options
         )
-        assert gx is not None and gw is not None
-        self.grads["weight"] = gw
-        if gb is not None:
-            self.grads["bias"] = gb
-        return gx
+        return _keep(self.grads, gx, gw, gb)
+
+
+def _keep(
+    grads: dict[str, np.ndarray],
+    grad_input: np.ndarray | None,
+    grad_weight: np.ndarray | None,
+    grad_bias: np.ndarray | None,
+) -> np.ndarray:
+    """Store a backward pass's parameter gradients in ``grads``; the input's gradient.
+
+    The layers ask for every gradient (the ``needs_*`` flags are left True), so the input's and
+    the weight's are arrays; the bias's is None exactly when the layer has no bias.
+    """
+    grads["weight"] = cast(np.ndarray, grad_weight)
+    if grad_bias is not None:
+        grads["bias"] = grad_bias
+    return cast(np.ndarray, grad_input)
