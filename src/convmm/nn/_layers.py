@@ -133,13 +133,16 @@ class ReLU(Layer):
     def forward(self, x: Any) -> np.ndarray:
         array = batch("convmm.nn.ReLU.forward", x, min_ndim=1)
         self._mask = array > 0
-        out: np.ndarray = np.where(self._mask, array, 0).astype(array.dtype, copy=False)
+        out: np.ndarray = np.maximum(array, 0)  # NaN stays NaN, as in torch.relu
         return out
 
     def backward(self, grad: Any) -> np.ndarray:
         mask = cached("convmm.nn.ReLU.backward", self._mask)
         g = np.asarray(grad)
-        out: np.ndarray = np.where(mask, g, 0).astype(g.dtype, copy=False)
+        if np.isfinite(g).all():  # a product: NumPy's np.where on a mask is ~10x slower
+            product: np.ndarray = g * mask
+            return product
+        out: np.ndarray = np.where(mask, g, 0).astype(g.dtype, copy=False)  # inf * 0 is NaN
         return out
 
 
