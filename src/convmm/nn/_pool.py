@@ -43,7 +43,7 @@ def _channels_last(x: np.ndarray, pads: tuple[int, ...], fill: float) -> np.ndar
     out = np.empty((x.shape[0], *padded, x.shape[1]), dtype=x.dtype)
     if any(pads):
         out.fill(fill)
-    out[(slice(None), *inner)] = np.moveaxis(x, 1, -1)
+    out[(slice(None),) + inner] = np.moveaxis(x, 1, -1)
     return out
 
 
