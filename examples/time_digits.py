@@ -55,7 +55,7 @@ def numpy_epoch(net: nn.Sequential, x: np.ndarray, y: np.ndarray, order: list[An
     losses = []
     for index in order:
         loss, grad = nn.softmax_cross_entropy(net.forward(x[index]), y[index])
-        net.backward(grad)
+        net.backward(grad, input_grad=False)
         opt.step()
         losses.append(loss)
     return float(np.mean(losses))

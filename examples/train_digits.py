@@ -118,7 +118,7 @@ def train(
         steps = batches(len(x_train), batch_size, epoch, seed)
         for i, index in enumerate(steps, 1):
             loss, grad = nn.softmax_cross_entropy(net.forward(x_train[index]), y_train[index])
-            net.backward(grad)
+            net.backward(grad, input_grad=False)
             opt.step()
             losses.append(loss)
             if tty:

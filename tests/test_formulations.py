@@ -392,6 +392,46 @@ def test_thread_count_is_validated_and_restored() -> None:
     assert _workspace.num_threads() == previous
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"padding": 1},
+        {"padding": 1, "groups": 2, "channels_last": True},
+        {"padding": 2, "dilation": 2, "padding_mode": "reflect"},
+    ],
+)
+def test_unfold_and_fold_split_over_threads(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chunk split over 2 threads (the split is kept for large chunks only) gives the
+    one-thread values, forward and backward."""
+    from convmm import _chunk_threads, _workspace
+
+    rng = np.random.default_rng(3)
+    last = options.get("channels_last", False)
+    x = rng.standard_normal((2, 10, 12, 8) if last else (2, 8, 10, 12))
+    w = rng.standard_normal((6, 8 // options.get("groups", 1), 3, 3))
+    dy = convmm.conv(x, w, **options, algorithm="im2col")
+    dy = rng.standard_normal(dy.shape)
+
+    def run() -> list[np.ndarray]:
+        y = convmm.conv(x, w, **options, algorithm="im2col")
+        dx, dw, _ = convmm.conv_backward(dy, x, w, **options, algorithm="im2col")
+        return [y, dx, dw]
+
+    previous = _workspace.set_num_threads(1)
+    try:
+        one = run()
+        _workspace.set_num_threads(2)
+        monkeypatch.setattr(_chunk_threads, "PARALLEL_ENTRIES", 1)
+        two = run()
+    finally:
+        _workspace.set_num_threads(previous)
+    for a, b in zip(one, two, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert np.allclose(one[0], reference.conv(x, w, **options), rtol=1e-10, atol=1e-10)
+
+
 def test_reused_buffers_are_never_the_result() -> None:
     """Results never alias the cached workspace: a later call cannot change an earlier result."""
     rng = np.random.default_rng(2)

@@ -577,3 +577,34 @@ def test_example_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_bad_arguments(make: Callable[[], object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.Conv(2, 3, 3, padding=1, stride=2, rng=rng(), dtype=F64),
+        nn.ConvTranspose(2, 3, 3, stride=2, rng=rng(), dtype=F64),
+        nn.Linear(2 * 5 * 5, 3, rng=rng(), dtype=F64),
+        nn.Conv(2, 3, 3, bias=False, rng=rng(), dtype=F64),
+    ],
+)
+def test_parameter_backward_stores_the_same_gradients(layer: nn.Layer) -> None:
+    """``parameter_backward`` (a first layer's: no input gradient) stores what ``backward``
+    does, and ``Sequential.backward(input_grad=False)`` returns None with the same grads."""
+    x = rng(1).standard_normal((2, 50) if isinstance(layer, nn.Linear) else (2, 2, 5, 5))
+    g = rng(2).standard_normal(layer.forward(x).shape)
+    layer.backward(g)
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    layer.grads.clear()
+    layer.parameter_backward(g)
+    assert sorted(layer.grads) == sorted(full)
+    for name, value in full.items():
+        np.testing.assert_allclose(layer.grads[name], value, rtol=1e-12, atol=1e-12)
+    net = nn.Sequential(layer, nn.ReLU())
+    out = net.forward(x)
+    assert net.backward(np.ones_like(out), input_grad=False) is None
+    with_input = {k: v.copy() for k, v in net.grads.items()}
+    dx = net.backward(np.ones_like(out))
+    assert dx.shape == x.shape
+    for name, value in with_input.items():
+        np.testing.assert_allclose(net.grads[name], value, rtol=1e-12, atol=1e-12)

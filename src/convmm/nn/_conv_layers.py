@@ -135,6 +135,18 @@ class Conv(Layer):
         )
         return _keep(self.grads, gx, gw, gb)
 
+    def parameter_backward(self, grad: Any) -> None:
+        x = cached("convmm.nn.Conv.backward", self._x)
+        _, gw, gb = conv_backward(
+            grad,
+            x,
+            self.params["weight"],
+            bias="bias" in self.params,
+            needs_input_grad=False,
+            **self.options,
+        )
+        _keep(self.grads, None, gw, gb)
+
 
 class ConvTranspose(Layer):
     """An N-D transposed convolution: ``convmm.conv_transpose`` and its backward.
@@ -219,6 +231,18 @@ class ConvTranspose(Layer):
         )
         return _keep(self.grads, gx, gw, gb)
 
+    def parameter_backward(self, grad: Any) -> None:
+        x = cached("convmm.nn.ConvTranspose.backward", self._x)
+        _, gw, gb = conv_transpose_backward(
+            grad,
+            x,
+            self.params["weight"],
+            bias="bias" in self.params,
+            needs_input_grad=False,
+            **self.options,
+        )
+        _keep(self.grads, None, gw, gb)
+
 
 def _keep(
     grads: dict[str, np.ndarray],
@@ -228,8 +252,8 @@ def _keep(
 ) -> np.ndarray:
     """Store a backward pass's parameter gradients in ``grads``; the input's gradient.
 
-    The layers ask for every gradient (the ``needs_*`` flags are left True), so the input's and
-    the weight's are arrays; the bias's is None exactly when the layer has no bias.
+    The weight's gradient is always asked for, so it is an array; the input's is None in
+    ``parameter_backward``, the bias's exactly when the layer has no bias.
     """
     grads["weight"] = cast(np.ndarray, grad_weight)
     if grad_bias is not None:

@@ -10,7 +10,7 @@ returns the gradient with respect to ``x`` and stores the parameters' gradients 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -35,6 +35,14 @@ class Layer:
     def backward(self, grad: Any) -> np.ndarray:
         """The input's gradient, given the output's; stores the parameters' in ``grads``."""
         raise NotImplementedError
+
+    def parameter_backward(self, grad: Any) -> None:
+        """Store the parameters' gradients only: for a first layer, whose input needs none.
+
+        :meth:`backward` by default; the convolutions skip the input's gradient (half their
+        backward pass), as PyTorch does for an input that does not require grad.
+        """
+        self.backward(grad)
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
@@ -218,11 +226,30 @@ class Sequential(Layer):
             out = layer.forward(out)
         return out
 
-    def backward(self, grad: Any) -> np.ndarray:
+    @overload
+    def backward(self, grad: Any, *, input_grad: Literal[True] = True) -> np.ndarray: ...
+
+    @overload
+    def backward(self, grad: Any, *, input_grad: Literal[False]) -> None: ...
+
+    @overload
+    def backward(self, grad: Any, *, input_grad: bool) -> np.ndarray | None: ...
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> np.ndarray | None:
+        """The gradient with respect to the network's input, through every layer.
+
+        ``input_grad=False`` (a training step: the data needs no gradient) stops at the first
+        layer's parameters (:meth:`Layer.parameter_backward`) and returns None.
+        """
         g = np.asarray(grad)
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             g = layer.backward(g)
-        return g
+        if not self.layers:
+            return g if input_grad else None
+        if input_grad:
+            return self.layers[0].backward(g)
+        self.layers[0].parameter_backward(g)
+        return None
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
