@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import convmm
 from convmm import nn
 from convmm._errors import ConvmmTypeError, ConvmmValueError
 
@@ -608,3 +611,55 @@ def test_parameter_backward_stores_the_same_gradients(layer: nn.Layer) -> None:
     assert dx.shape == x.shape
     for name, value in with_input.items():
         np.testing.assert_allclose(net.grads[name], value, rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def pool_cases(draw: st.DrawFn) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(rank, kernel, stride, padding) of a 1-3-D pool, with an input shape that fits."""
+    nd = draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    return nd, kernel, stride, padding
+
+
+def _columns(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...]) -> np.ndarray:
+    """The windows as ``convmm.unfold``'s columns: ``(N, C, prod(kernel), L)``."""
+    cols = convmm.unfold(x, kernel, stride=stride)
+    return cols.reshape(x.shape[0], x.shape[1], -1, cols.shape[-1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=pool_cases(), ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_pools_reduce_the_columns_of_unfold(
+    case: tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]], ties: bool, seed: int
+) -> None:
+    """Both pools equal the max and the mean down the columns of ``convmm.unfold`` (the padding
+    as -inf, resp. zeros), and their gradients PyTorch's, also on inputs full of equal values
+    (ReLU's zeros: the first maximum of a window takes the gradient)."""
+    nd, kernel, stride, padding = case
+    r = np.random.default_rng(seed)
+    shape = (2, 3, *(int(r.integers(k, k + 5)) for k in kernel))
+    x = r.integers(0, 3, shape).astype(F64) if ties else r.standard_normal(shape)
+    pads = [(0, 0), (0, 0), *((p, p) for p in padding)]
+    out_shape = tuple(
+        (n + 2 * p - k) // s + 1
+        for n, k, s, p in zip(shape[2:], kernel, stride, padding, strict=True)
+    )
+    pool = nn.MaxPool(kernel, stride=stride, padding=padding)
+    cols = _columns(np.pad(x, pads, constant_values=-np.inf), kernel, stride)
+    np.testing.assert_array_equal(pool.forward(x), cols.max(axis=2).reshape(2, 3, *out_shape))
+    mean = nn.AvgPool(kernel, stride=stride, padding=padding)
+    cols = _columns(np.pad(x, pads), kernel, stride)
+    np.testing.assert_allclose(
+        mean.forward(x), cols.mean(axis=2).reshape(2, 3, *out_shape), rtol=1e-12, atol=1e-12
+    )
+    functional = torch.nn.functional
+    torch_pools = {1: functional.max_pool1d, 2: functional.max_pool2d, 3: functional.max_pool3d}
+    torch_means = {1: functional.avg_pool1d, 2: functional.avg_pool2d, 3: functional.avg_pool3d}
+    g = r.standard_normal((2, 3, *out_shape))
+    for layer, op in ((pool, torch_pools[nd]), (mean, torch_means[nd])):
+        layer.forward(x)
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        op(xt, kernel, stride, padding).backward(torch.from_numpy(g))
+        np.testing.assert_allclose(layer.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -3,10 +3,11 @@ framework.
 
 :class:`Conv` runs :func:`convmm.conv` forward and :func:`convmm.conv_backward` backward;
 :class:`ConvTranspose` :func:`convmm.conv_transpose` and its backward; :class:`MaxPool` and
-:class:`AvgPool` pool the columns of :func:`convmm.unfold` and fold their gradients back with
-:func:`convmm.fold`.  Every layer has ``forward(x)`` (which caches what the backward pass needs),
-``backward(grad)`` (which returns the input's gradient and stores the parameters' in ``grads``)
-and the dicts ``params`` and ``grads``.  :class:`SGD` and :class:`Adam` update ``params`` in
+:class:`AvgPool` reduce the row blocks of the patch matrix (the slices :func:`convmm.unfold`
+copies) and add their gradients back through them, as :func:`convmm.fold` does.  Every layer
+has ``forward(x)`` (which caches what the backward pass needs), ``backward(grad)`` (which
+returns the input's gradient and stores the parameters' in ``grads``) and the dicts ``params``
+and ``grads``.  :class:`SGD` and :class:`Adam` update ``params`` in
 place; the initialisers follow ``torch.nn.init``.
 
 Examples
