@@ -195,11 +195,9 @@ def test_workspace_bound_holds(
     )
     # Sanity of the measurement: with a huge bound the whole P is allocated, and seen.
     assert reference_peak - reference.nbytes >= full
-    if not rows and not kwargs.get("channels_last"):
-        # chunks of whole images: every image's product has the same shape as unchunked
-        assert np.array_equal(out, reference)
-    else:
-        _assert_equal_up_to_rounding(out, reference, x, w, bias, bool(kwargs.get("channels_last")))
+    # Chunks of other widths: a BLAS may round a product's columns differently by its width
+    # (OpenBLAS's SkylakeX kernels happened not to, its Zen kernels do), so equal up to rounding.
+    _assert_equal_up_to_rounding(out, reference, x, w, bias, bool(kwargs.get("channels_last")))
 
 
 def test_default_bound_is_256_mib() -> None:
