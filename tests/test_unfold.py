@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -207,6 +208,28 @@ def test_unfold_rank4_matches_loop(
     got = convmm.unfold(x, wc.kernel, **wc.kwargs())
     want = unfold_loop(x, wc, batched=batch is not None)
     assert got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("zero_all", [0, 1 << 30])
+@given(
+    wc=nd_windows(max_rank=3),
+    batch=st.sampled_from((None, 1, 2)),
+    channels=st.integers(1, 2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_unfold_writes_its_zeros_either_way(
+    zero_all: int, wc: WindowCase, batch: int | None, channels: int, seed: int
+) -> None:
+    """Small chunks are zeroed whole and then get their boxes, large ones get their border
+    strips zeroed: both give the loop's patches, for every mode and rank 1..3."""
+    from convmm import _im2col
+
+    rng = np.random.default_rng(seed)
+    x = random_array(rng, input_shape(batch, channels, wc.spatial), np.float64)
+    want = unfold_loop(x, wc, batched=batch is not None)
+    with mock.patch.object(_im2col, "ZERO_ALL_ENTRIES", zero_all):
+        got = convmm.unfold(x, wc.kernel, **wc.kwargs())
     assert np.array_equal(got, want)
 
 

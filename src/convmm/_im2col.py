@@ -53,29 +53,6 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _offset_boxes(
-    window: Window,
-    origin: tuple[int, ...],
-    source_shape: tuple[int, ...],
-    rows: tuple[int, int],
-) -> Iterator[tuple[tuple[int, ...], _Slices | None, _Slices]]:
-    """:func:`_compute_boxes`, cached for calls over all output rows (the common case; runs of
-    rows are many and each is visited once per call, so they are not kept)."""
-    if tuple(rows) != (0, window.output_shape[0]):
-        return _compute_boxes(window, origin, source_shape, rows)
-    return iter(_boxes(window, tuple(origin), tuple(source_shape), tuple(rows)))
-
-
-@functools.lru_cache(maxsize=256)
-def _boxes(
-    window: Window,
-    origin: tuple[int, ...],
-    source_shape: tuple[int, ...],
-    rows: tuple[int, int],
-) -> tuple[tuple[tuple[int, ...], _Slices | None, _Slices], ...]:
-    return tuple(_compute_boxes(window, origin, source_shape, rows))
-
-
 def _compute_boxes(
     window: Window,
     origin: tuple[int, ...],
@@ -107,6 +84,71 @@ def _compute_boxes(
             box.append(slice(lo - o_lo, hi - o_lo))
         empty = len(source) < len(box)
         yield offset, (None if empty else tuple(source)), tuple(box)
+
+
+#: Up to this many P entries an unfold writes zeros over the whole chunk first and then only
+#: the in-bounds boxes: on small chunks the border strips (up to 2 per dim and kernel offset)
+#: cost more in NumPy calls than the one write saves.
+ZERO_ALL_ENTRIES = 1 << 16
+
+_Step = tuple[_Index, "_Index | None", tuple[_Index, ...]]
+
+
+def _unfold_steps(
+    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
+) -> tuple[_Step, ...]:
+    """The unfold as NumPy indices, one step per kernel offset: (the offset's block of P,
+    the source slices it copies or None, the border strips of the block left as zeros).
+
+    The indices start with ``...``, so they serve any lead axes; cached for calls over all
+    output rows (the common case; runs of rows are many and each is visited once per call, so
+    they are not kept).
+    """
+    if tuple(rows) != (0, window.output_shape[0]):
+        return _compute_steps(window, origin, source_shape, rows)
+    return _cached_steps(window, tuple(origin), tuple(source_shape), tuple(rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_steps(
+    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
+) -> tuple[_Step, ...]:
+    return _compute_steps(window, origin, source_shape, rows)
+
+
+def _compute_steps(
+    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
+) -> tuple[_Step, ...]:
+    nd = window.ndim
+    extent = (rows[1] - rows[0], *window.output_shape[1:])
+    every = (slice(None),) * nd
+    steps: list[_Step] = []
+    for offset, read, box in _compute_boxes(window, origin, source_shape, rows):
+        if read is None:  # the whole block is zeros
+            block = _trailing(offset, every)
+            steps.append((block, None, (block,)))
+            continue
+        zeros = []
+        for dim in range(nd):
+            before, after = (slice(None),) * dim, (slice(None),) * (nd - 1 - dim)
+            if box[dim].start > 0:
+                zeros.append(_trailing(offset, before, slice(0, box[dim].start), after))
+            if box[dim].stop < extent[dim]:
+                zeros.append(_trailing(offset, before, slice(box[dim].stop, None), after))
+        steps.append((_trailing(offset, box), _trailing(read), tuple(zeros)))
+    return tuple(steps)
+
+
+def _fold_steps(
+    window: Window, origin: tuple[int, ...], target_shape: tuple[int, ...], rows: tuple[int, int]
+) -> tuple[tuple[_Index, _Index], ...]:
+    """The fold as NumPy indices: per kernel offset whose box is not empty, (the cells of the
+    target it adds into, its block of the columns); cached like :func:`_unfold_steps`."""
+    return tuple(
+        (read, block)
+        for block, read, _ in _unfold_steps(window, origin, target_shape, rows)
+        if read is not None
+    )
 
 
 def source_indices(start: int, stop: int, size: int, before: int, mode: str) -> np.ndarray:
@@ -194,7 +236,7 @@ def uses_phases(window: Window) -> bool:
 def _phase_boxes(
     window: Window, origin: tuple[int, ...], source: np.ndarray, rows: tuple[int, int]
 ) -> Iterator[tuple[tuple[int, ...], Any, _Slices]]:
-    """:func:`_offset_boxes` read through the source's phases, made once for all offsets.
+    """:func:`_compute_boxes` read through the source's phases, made once for all offsets.
 
     Along a dim of stride s, output position o at offset k reads source index
     ``o*s + k*d + origin = s*(o + q) + r``: element ``o + q`` of phase r (the source's indices
@@ -266,16 +308,22 @@ def unfold_into(
         source, origin = gather_padded(x, window, rows)
     nd = window.ndim
     every = (slice(None),) * nd
-    boxes: Iterator[tuple[tuple[int, ...], Any, _Slices]]
-    if uses_phases(window) if phases is None else phases and uses_phases(window):
-        # (phase array, its stride-1 slices) per offset
-        boxes = _phase_boxes(window, origin, source, rows)
-    else:  # (x itself, its strided slices) per offset
-        boxes = (
-            (offset, None if box is None else (source, box), target_box)
-            for offset, box, target_box in _offset_boxes(window, origin, source.shape[-nd:], rows)
-        )
-    for offset, read, box in boxes:
+    if not (uses_phases(window) if phases is None else phases and uses_phases(window)):
+        steps = _unfold_steps(window, origin, source.shape[-nd:], rows)
+        if out.size <= ZERO_ALL_ENTRIES:  # one write of zeros beats many small strips
+            out[...] = 0
+            for block, read, _ in steps:
+                if read is not None:
+                    out[block] = source[read]
+            return
+        for block, read, zeros in steps:
+            if read is not None:
+                out[block] = source[read]
+            for strip in zeros:
+                out[strip] = 0
+        return
+    # (phase array, its stride-1 slices) per offset
+    for offset, read, box in _phase_boxes(window, origin, source, rows):
         target = out[_trailing(offset, every)]
         if read is None:
             target[...] = 0
@@ -315,9 +363,8 @@ def fold_into(
         first, last = slab_span(window, rows)
         target = np.zeros(out.shape[:-nd] + (last - first,) + window.padded_shape[1:], out.dtype)
         origin = (-first,) + (0,) * (nd - 1)
-    for offset, target_box, box in _offset_boxes(window, origin, target.shape[-nd:], rows):
-        if target_box is not None:
-            target[_trailing(target_box)] += columns[_trailing(offset, box)]
+    for cells, block in _fold_steps(window, origin, target.shape[-nd:], rows):
+        target[cells] += columns[block]
     if target is not out:
         for dim in range(nd - 1, 0, -1):
             shape = list(target.shape)

@@ -311,7 +311,7 @@ def _first_call(call: Candidate) -> float:
 
     _workspace.clear_buffers()
     _geometry._GEOMETRIES.clear()
-    for cached in (_plan._chunks, _planner._choose, _im2col._boxes):
+    for cached in (_plan._chunks, _planner._choose, _im2col._cached_steps):
         cached.cache_clear()
     start = time.perf_counter()
     call()
