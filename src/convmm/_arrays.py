@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -94,12 +95,17 @@ def check_flags(func: str, **flags: object) -> None:
             raise ConvmmTypeError(f"{func}: {name} must be True or False; got {flag!r}")
 
 
+@functools.cache
 def physical_memory_bytes() -> int | None:
-    """This machine's physical memory in bytes, or None where the OS does not say."""
+    """This machine's physical memory in bytes, or None where the OS does not say (asked once:
+    every call of a public function checks its result's size against it)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX systems
         return None
+
+
+_INTP_MAX = int(np.iinfo(np.intp).max)
 
 
 def _bytes_text(n: int) -> str:
@@ -121,7 +127,7 @@ def check_allocation(
     itemsize = np.dtype(dtype).itemsize
     needed = math.prod(shape) * itemsize
     memory = physical_memory_bytes()
-    limit = min(memory, np.iinfo(np.intp).max) if memory else np.iinfo(np.intp).max
+    limit = min(memory, _INTP_MAX) if memory else _INTP_MAX
     if needed > limit:
         where = f"this machine's memory ({_bytes_text(memory)})" if memory else "addressable"
         raise ConvmmValueError(
