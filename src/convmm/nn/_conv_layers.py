@@ -40,7 +40,42 @@ def _channels(func: str, in_channels: object, out_channels: object, groups: obje
     return g
 
 
-class Conv(Layer):
+class _ConvLayer(Layer):
+    """What :class:`Conv` and :class:`ConvTranspose` share: the backward pass, through their
+    op's backward function (``_backward_op``), with or without the input's gradient."""
+
+    _name = ""
+    options: dict[str, Any]
+    _x: np.ndarray | None
+
+    @staticmethod
+    def _backward_op(*args: Any, **kwargs: Any) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> np.ndarray:
+        return cast(np.ndarray, self._gradients(grad, input_grad=True))
+
+    def parameter_backward(self, grad: Any) -> None:
+        self._gradients(grad, input_grad=False)
+
+    def _gradients(self, grad: Any, *, input_grad: bool) -> np.ndarray | None:
+        """Store the weight's (and the bias's) gradient; the input's when asked, else None."""
+        x = cached(f"convmm.nn.{self._name}.backward", self._x)
+        gx, gw, gb = self._backward_op(
+            grad,
+            x,
+            self.params["weight"],
+            bias="bias" in self.params,
+            needs_input_grad=input_grad,
+            **self.options,
+        )
+        self.grads["weight"] = cast(np.ndarray, gw)  # always asked for
+        if gb is not None:  # None exactly when the layer has no bias
+            self.grads["bias"] = gb
+        return gx
+
+
+class Conv(_ConvLayer):
     """An N-D convolution layer: ``convmm.conv`` forward, ``convmm.conv_backward`` backward.
 
     ``torch.nn.Conv{1,2,3}d`` for any rank, with PyTorch's default initialisation.
@@ -81,6 +116,9 @@ class Conv(Layer):
     >>> layer.backward(np.ones((2, 8, 5, 5), dtype=np.float32)).shape, layer.grads["weight"].shape
     ((2, 3, 5, 5), (8, 3, 3, 3))
     """
+
+    _name = "Conv"
+    _backward_op = staticmethod(conv_backward)
 
     def __init__(
         self,
@@ -128,27 +166,8 @@ class Conv(Layer):
         self._x = batch("convmm.nn.Conv.forward", x, ndim=self.params["weight"].ndim)
         return conv(self._x, self.params["weight"], self.params.get("bias"), **self.options)
 
-    def backward(self, grad: Any) -> np.ndarray:
-        x = cached("convmm.nn.Conv.backward", self._x)
-        gx, gw, gb = conv_backward(
-            grad, x, self.params["weight"], bias="bias" in self.params, **self.options
-        )
-        return _keep(self.grads, gx, gw, gb)
 
-    def parameter_backward(self, grad: Any) -> None:
-        x = cached("convmm.nn.Conv.backward", self._x)
-        _, gw, gb = conv_backward(
-            grad,
-            x,
-            self.params["weight"],
-            bias="bias" in self.params,
-            needs_input_grad=False,
-            **self.options,
-        )
-        _keep(self.grads, None, gw, gb)
-
-
-class ConvTranspose(Layer):
+class ConvTranspose(_ConvLayer):
     """An N-D transposed convolution: ``convmm.conv_transpose`` and its backward.
 
     ``torch.nn.ConvTranspose{1,2,3}d`` for any rank, with PyTorch's default initialisation
@@ -177,6 +196,9 @@ class ConvTranspose(Layer):
     >>> up.forward(np.ones((1, 4, 3, 3), dtype=np.float32)).shape
     (1, 2, 6, 6)
     """
+
+    _name = "ConvTranspose"
+    _backward_op = staticmethod(conv_transpose_backward)
 
     def __init__(
         self,
@@ -223,39 +245,3 @@ class ConvTranspose(Layer):
         self._x = batch("convmm.nn.ConvTranspose.forward", x, ndim=self.params["weight"].ndim)
         w, b = self.params["weight"], self.params.get("bias")
         return conv_transpose(self._x, w, b, **self.options)
-
-    def backward(self, grad: Any) -> np.ndarray:
-        x = cached("convmm.nn.ConvTranspose.backward", self._x)
-        gx, gw, gb = conv_transpose_backward(
-            grad, x, self.params["weight"], bias="bias" in self.params, **self.options
-        )
-        return _keep(self.grads, gx, gw, gb)
-
-    def parameter_backward(self, grad: Any) -> None:
-        x = cached("convmm.nn.ConvTranspose.backward", self._x)
-        _, gw, gb = conv_transpose_backward(
-            grad,
-            x,
-            self.params["weight"],
-            bias="bias" in self.params,
-            needs_input_grad=False,
-            **self.options,
-        )
-        _keep(self.grads, None, gw, gb)
-
-
-def _keep(
-    grads: dict[str, np.ndarray],
-    grad_input: np.ndarray | None,
-    grad_weight: np.ndarray | None,
-    grad_bias: np.ndarray | None,
-) -> np.ndarray:
-    """Store a backward pass's parameter gradients in ``grads``; the input's gradient.
-
-    The weight's gradient is always asked for, so it is an array; the input's is None in
-    ``parameter_backward``, the bias's exactly when the layer has no bias.
-    """
-    grads["weight"] = cast(np.ndarray, grad_weight)
-    if grad_bias is not None:
-        grads["bias"] = grad_bias
-    return cast(np.ndarray, grad_input)
