@@ -524,6 +524,22 @@ def test_example_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
             r"convmm.nn.ReLU.backward: backward needs a forward first",
         ),
         (
+            lambda: _pooled(nn.AvgPool(2)).backward(np.zeros((1, 1, 2, 2))),
+            ConvmmValueError,
+            r"convmm.nn.AvgPool.backward: grad must have the shape of the forward's output "
+            r"\(2, 1, 2, 2\); got \(1, 1, 2, 2\)",
+        ),
+        (
+            lambda: _pooled(nn.MaxPool(2)).backward(np.zeros((2, 1, 4))),
+            ConvmmValueError,
+            r"convmm.nn.MaxPool.backward: grad must have 4 dims",
+        ),
+        (
+            lambda: _pooled(nn.MaxPool(2)).backward(np.zeros((2, 1, 2, 2), dtype=int)),
+            ConvmmTypeError,
+            r"convmm.nn.MaxPool.backward: grad must be a floating array; got dtype int64",
+        ),
+        (
             lambda: nn.Linear(3, 2, rng=rng()).forward(np.zeros((2, 4))),
             ConvmmValueError,
             r"x must have 3 features .*; got shape \(2, 4\)",
@@ -613,53 +629,129 @@ def test_parameter_backward_stores_the_same_gradients(layer: nn.Layer) -> None:
         np.testing.assert_allclose(net.grads[name], value, rtol=1e-12, atol=1e-12)
 
 
+def _pooled(pool: nn.Layer) -> nn.Layer:
+    """``pool`` after a forward pass over a ``(2, 1, 4, 4)`` batch."""
+    pool.forward(np.zeros((2, 1, 4, 4)))
+    return pool
+
+
 @st.composite
-def pool_cases(draw: st.DrawFn) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """(rank, kernel, stride, padding) of a 1-3-D pool, with an input shape that fits."""
+def pool_cases(
+    draw: st.DrawFn,
+) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(rank, kernel, stride, padding, dilation) of a 1-3-D pool."""
     nd = draw(st.integers(1, 3))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    return nd, kernel, stride, padding
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    return nd, kernel, stride, padding, dilation
 
 
-def _columns(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...]) -> np.ndarray:
+def _columns(
+    x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
+) -> np.ndarray:
     """The windows as ``convmm.unfold``'s columns: ``(N, C, prod(kernel), L)``."""
-    cols = convmm.unfold(x, kernel, stride=stride)
+    cols = convmm.unfold(x, kernel, stride=stride, dilation=dilation)
     return cols.reshape(x.shape[0], x.shape[1], -1, cols.shape[-1])
 
 
-@settings(max_examples=40, deadline=None)
-@given(case=pool_cases(), ties=st.booleans(), seed=st.integers(0, 2**16))
+def _pool_input(r: np.random.Generator, shape: tuple[int, ...], values: str) -> np.ndarray:
+    x = r.standard_normal(shape)
+    if values == "ties":  # ReLU's zeros: many windows hold equal maxima
+        x = r.integers(0, 3, shape).astype(F64)
+    elif values == "nan":
+        x[r.random(shape) < 0.2] = np.nan
+    elif values == "-inf":  # windows whose every input cell is -inf, beside the padding
+        x[r.random(shape) < 0.6] = -np.inf
+    return x
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=pool_cases(),
+    values=st.sampled_from(["normal", "ties", "nan", "-inf"]),
+    count_include_pad=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_pools_reduce_the_columns_of_unfold(
-    case: tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]], ties: bool, seed: int
+    case: tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+    values: str,
+    count_include_pad: bool,
+    seed: int,
 ) -> None:
-    """Both pools equal the max and the mean down the columns of ``convmm.unfold`` (the padding
-    as -inf, resp. zeros), and their gradients PyTorch's, also on inputs full of equal values
-    (ReLU's zeros: the first maximum of a window takes the gradient)."""
-    nd, kernel, stride, padding = case
+    """MaxPool is the max down the columns of ``convmm.unfold`` (the padding as -inf), AvgPool
+    the mean (zero padding), and both match PyTorch forward and backward: on ties the first
+    maximum of a window takes the gradient, on NaNs the last NaN, and a window whose input
+    cells are all -inf gives it to its first input cell, never to the padding."""
+    nd, kernel, stride, padding, dilation = case
     r = np.random.default_rng(seed)
-    shape = (2, 3, *(int(r.integers(k, k + 5)) for k in kernel))
-    x = r.integers(0, 3, shape).astype(F64) if ties else r.standard_normal(shape)
+    shape = (
+        2,
+        3,
+        *(
+            int(r.integers(d * (k - 1) + 1, d * (k - 1) + 5))
+            for k, d in zip(kernel, dilation, strict=True)
+        ),
+    )
+    x = _pool_input(r, shape, values)
     pads = [(0, 0), (0, 0), *((p, p) for p in padding)]
+    out_shape = tuple(
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, k, s, p, d in zip(shape[2:], kernel, stride, padding, dilation, strict=True)
+    )
+    functional = torch.nn.functional
+    g = r.standard_normal((2, 3, *out_shape))
+    pool = nn.MaxPool(kernel, stride=stride, padding=padding, dilation=dilation)
+    cols = _columns(np.pad(x, pads, constant_values=-np.inf), kernel, stride, dilation)
+    np.testing.assert_array_equal(pool.forward(x), cols.max(axis=2).reshape(2, 3, *out_shape))
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    torch_pool = {1: functional.max_pool1d, 2: functional.max_pool2d, 3: functional.max_pool3d}
+    yt = torch_pool[nd](xt, kernel, stride, padding, dilation)
+    np.testing.assert_array_equal(pool.forward(x), yt.detach().numpy())
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(pool.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    if values in ("nan", "-inf"):
+        return
     out_shape = tuple(
         (n + 2 * p - k) // s + 1
         for n, k, s, p in zip(shape[2:], kernel, stride, padding, strict=True)
     )
-    pool = nn.MaxPool(kernel, stride=stride, padding=padding)
-    cols = _columns(np.pad(x, pads, constant_values=-np.inf), kernel, stride)
-    np.testing.assert_array_equal(pool.forward(x), cols.max(axis=2).reshape(2, 3, *out_shape))
-    mean = nn.AvgPool(kernel, stride=stride, padding=padding)
-    cols = _columns(np.pad(x, pads), kernel, stride)
-    np.testing.assert_allclose(
-        mean.forward(x), cols.mean(axis=2).reshape(2, 3, *out_shape), rtol=1e-12, atol=1e-12
-    )
-    functional = torch.nn.functional
-    torch_pools = {1: functional.max_pool1d, 2: functional.max_pool2d, 3: functional.max_pool3d}
-    torch_means = {1: functional.avg_pool1d, 2: functional.avg_pool2d, 3: functional.avg_pool3d}
     g = r.standard_normal((2, 3, *out_shape))
-    for layer, op in ((pool, torch_pools[nd]), (mean, torch_means[nd])):
-        layer.forward(x)
-        xt = torch.from_numpy(x.copy()).requires_grad_()
-        op(xt, kernel, stride, padding).backward(torch.from_numpy(g))
-        np.testing.assert_allclose(layer.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    mean = nn.AvgPool(kernel, stride=stride, padding=padding, count_include_pad=count_include_pad)
+    if count_include_pad:
+        cols = _columns(np.pad(x, pads), kernel, stride, (1,) * nd)
+        means = cols.mean(axis=2).reshape(2, 3, *out_shape)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    torch_mean = {1: functional.avg_pool1d, 2: functional.avg_pool2d, 3: functional.avg_pool3d}
+    yt = torch_mean[nd](xt, kernel, stride, padding, count_include_pad=count_include_pad)
+    got = mean.forward(x)
+    np.testing.assert_allclose(got, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    if count_include_pad:
+        np.testing.assert_allclose(got, means, rtol=1e-12, atol=1e-12)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(mean.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_sequential_without_input_grad_stops_at_the_first_parameters() -> None:
+    """Layers before the first one with parameters are not run backward, nor is that layer's
+    input gradient computed (through a nested Sequential too); the gradients are the same."""
+    conv = nn.Conv(2, 3, 3, padding=1, rng=rng(), dtype=F64)
+    net = nn.Sequential(
+        nn.ReLU(), nn.Sequential(conv, nn.ReLU()), nn.Flatten(), nn.Linear(75, 2, rng=rng())
+    )
+    x = rng(1).standard_normal((2, 2, 5, 5))
+    g = rng(2).standard_normal(net.forward(x).shape)
+    net.backward(g)
+    full = {k: v.copy() for k, v in net.grads.items()}
+
+    def refuse(grad: Any) -> np.ndarray:
+        raise AssertionError("backward was not meant to run")
+
+    net.layers[0].backward = refuse  # type: ignore[method-assign]
+    conv.backward = refuse  # type: ignore[method-assign]
+    assert net.backward(g, input_grad=False) is None
+    assert sorted(net.grads) == sorted(full)
+    for name, value in full.items():
+        np.testing.assert_allclose(net.grads[name], value, rtol=1e-12, atol=1e-12)
+    assert nn.Sequential(nn.ReLU(), nn.Flatten()).backward(g, input_grad=False) is None

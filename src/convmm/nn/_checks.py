@@ -59,15 +59,18 @@ def generator(func: str, rng: object) -> np.random.Generator:
     return rng
 
 
-def batch(func: str, x: Any, *, min_ndim: int = 2, ndim: int | None = None) -> np.ndarray:
-    """``x`` as a floating array of at least ``min_ndim`` dims (exactly ``ndim`` when given)."""
+def batch(
+    func: str, x: Any, *, min_ndim: int = 2, ndim: int | None = None, name: str = "x"
+) -> np.ndarray:
+    """``x`` as a floating array of at least ``min_ndim`` dims (exactly ``ndim`` when given);
+    ``name`` is the parameter's in the errors."""
     array = np.asarray(x)
     if not np.issubdtype(array.dtype, np.floating):
-        raise ConvmmTypeError(f"{func}: x must be a floating array; got dtype {array.dtype}")
+        raise ConvmmTypeError(f"{func}: {name} must be a floating array; got dtype {array.dtype}")
     if (ndim is not None and array.ndim != ndim) or array.ndim < min_ndim:
         want = f"{ndim}" if ndim is not None else f"at least {min_ndim}"
         raise ConvmmValueError(
-            f"{func}: x must have {want} dims (a batch: N, C, ...); got shape {array.shape}"
+            f"{func}: {name} must have {want} dims (a batch: N, C, ...); got shape {array.shape}"
         )
     return array
 

@@ -238,18 +238,25 @@ class Sequential(Layer):
     def backward(self, grad: Any, *, input_grad: bool = True) -> np.ndarray | None:
         """The gradient with respect to the network's input, through every layer.
 
-        ``input_grad=False`` (a training step: the data needs no gradient) stops at the first
-        layer's parameters (:meth:`Layer.parameter_backward`) and returns None.
+        ``input_grad=False`` (a training step: the data needs no gradient) stops at the
+        parameters of the first layer that has any (:meth:`Layer.parameter_backward`) and
+        returns None.
         """
         g = np.asarray(grad)
-        for layer in reversed(self.layers[1:]):
-            g = layer.backward(g)
-        if not self.layers:
-            return g if input_grad else None
         if input_grad:
-            return self.layers[0].backward(g)
-        self.layers[0].parameter_backward(g)
+            for layer in reversed(self.layers):
+                g = layer.backward(g)
+            return g
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), None)
+        if first is None:  # no parameters: nothing to compute
+            return None
+        for layer in reversed(self.layers[first + 1 :]):
+            g = layer.backward(g)
+        self.layers[first].parameter_backward(g)
         return None
+
+    def parameter_backward(self, grad: Any) -> None:
+        self.backward(grad, input_grad=False)
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))

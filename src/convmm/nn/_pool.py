@@ -49,12 +49,24 @@ def _channels_last(x: np.ndarray, pads: tuple[int, ...], fill: float) -> np.ndar
 
 def _inner(pads: tuple[int, ...], padded: tuple[int, ...]) -> tuple[slice, ...]:
     """The input's cells inside a padded ``(N, *spatial, C)`` array."""
-    return (slice(None), *(slice(p, n - p) for p, n in zip(pads, padded[1:], strict=False)))
+    return (slice(None), *(slice(p, n - p) for p, n in zip(pads, padded[1:-1], strict=True)))
 
 
 def _channels_first(a: np.ndarray) -> np.ndarray:
     """``(N, *spatial, C)`` back to a contiguous ``(N, C, *spatial)``."""
     return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+def _first_inside(window: tuple[tuple[int, ...], ...], out: tuple[int, ...]) -> np.ndarray:
+    """Per output position, ``(1, *out, 1)``: the first kernel offset (row-major) whose cell
+    is inside the input rather than the padding."""
+    kernel, steps, pads, dils = window
+    firsts = [
+        np.minimum(-(-np.maximum(p - np.arange(m) * s, 0) // d), k - 1)
+        for k, s, p, d, m in zip(kernel, steps, pads, dils, out, strict=True)
+    ]
+    flat = np.asarray(np.ravel_multi_index(tuple(np.meshgrid(*firsts, indexing="ij")), kernel))
+    return flat.reshape(1, *out, 1)
 
 
 def _offsets(window: tuple[tuple[int, ...], ...], out: tuple[int, ...]) -> Iterator[Any]:
@@ -101,7 +113,9 @@ class _Pool(Layer):
             )
         return kernel, steps, pads, dils
 
-    def _columns(self, x: Any) -> tuple[np.ndarray, tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    def _prepare(self, x: Any) -> tuple[np.ndarray, tuple[tuple[int, ...], ...], tuple[int, ...]]:
+        """The checked input, the window ``(kernel, stride, padding, dilation)``, the output's
+        spatial shape."""
         func = f"convmm.nn.{self._name}.forward"
         array = batch(func, x, min_ndim=3)
         if isinstance(self._arguments[0], Sequence) and len(self._arguments[0]) != array.ndim - 2:
@@ -121,6 +135,17 @@ class _Pool(Layer):
                 f"(kernel_size={kernel}, dilation={dils}, padding={pads})"
             )
         return array, window, out
+
+    def _gradient(self, grad: Any, padded: tuple[int, ...], out: tuple[int, ...]) -> np.ndarray:
+        """The output's gradient, checked against the output's shape, channels last."""
+        func = f"convmm.nn.{self._name}.backward"
+        g = batch(func, grad, ndim=len(out) + 2, name="grad")
+        want = (padded[0], padded[-1], *out)
+        if g.shape != want:
+            raise ConvmmValueError(
+                f"{func}: grad must have the shape of the forward's output {want}; got {g.shape}"
+            )
+        return _channels_last(g, (0,) * len(out), 0.0)
 
 
 class MaxPool(_Pool):
@@ -165,17 +190,27 @@ class MaxPool(_Pool):
         super().__init__(kernel_size, stride, padding, dilation)
 
     def forward(self, x: Any) -> np.ndarray:
-        array, window, out = self._columns(x)
-        source = _channels_last(array, window[2], -np.inf)
+        array, window, out = self._prepare(x)
+        pads = window[2]
+        source = _channels_last(array, pads, -np.inf)
         offsets = list(_offsets(window, out))
-        best = source[offsets[0]].copy()
-        index = np.zeros(best.shape, dtype=np.uint8 if len(offsets) < 256 else np.intp)
+        dtype = np.uint8 if len(offsets) < 256 else np.intp
+        shape = source[offsets[0]].shape
+        if any(pads):  # PyTorch's start: -inf, at each window's first cell inside the input
+            best = np.full(shape, -np.inf, dtype=array.dtype)
+            index = np.empty(shape, dtype=dtype)
+            index[...] = _first_inside(window, out)
+            steps = list(enumerate(offsets))
+        else:  # each window's first cell is inside the input
+            best = source[offsets[0]].copy()
+            index = np.zeros(shape, dtype=dtype)
+            steps = list(enumerate(offsets))[1:]
         nans = bool(np.isnan(array).any())
-        for k, cells in enumerate(offsets[1:], 1):
+        for k, cells in steps:
             block = source[cells]
             better = block > best  # strictly: the first of equal maxima wins, as in PyTorch
-            if nans:  # and the first NaN, which np.maximum carries on
-                better |= np.isnan(block) & ~np.isnan(best)
+            if nans:  # and every NaN, so the last (PyTorch's rule); np.maximum keeps it
+                better |= np.isnan(block)
             np.maximum(best, block, out=best)
             # index = k where better (arithmetic: NumPy's masked writes are ~10x slower)
             index += better * (k - index).astype(index.dtype, copy=False)
@@ -184,7 +219,7 @@ class MaxPool(_Pool):
 
     def backward(self, grad: Any) -> np.ndarray:
         index, padded, window, out = cached("convmm.nn.MaxPool.backward", self._cache)
-        g = _channels_last(np.asarray(grad), (0,) * len(out), 0.0)
+        g = self._gradient(grad, padded, out)
         finite = bool(np.isfinite(g).all())  # else inf * 0 would put NaN where 0 belongs
         gx = np.zeros(padded, dtype=g.dtype)
         for k, cells in enumerate(_offsets(window, out)):
@@ -229,7 +264,7 @@ class AvgPool(_Pool):
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> np.ndarray:
-        array, window, out = self._columns(x)
+        array, window, out = self._prepare(x)
         pads = window[2]
         source = _channels_last(array, pads, 0.0)
         offsets = list(_offsets(window, out))
@@ -247,7 +282,7 @@ class AvgPool(_Pool):
 
     def backward(self, grad: Any) -> np.ndarray:
         divisor, padded, window, out = cached("convmm.nn.AvgPool.backward", self._cache)
-        g = _channels_last(np.asarray(grad), (0,) * len(out), 0.0) / divisor
+        g = self._gradient(grad, padded, out) / divisor
         gx = np.zeros(padded, dtype=g.dtype)
         for cells in _offsets(window, out):
             gx[cells] += g
