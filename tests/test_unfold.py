@@ -214,23 +214,32 @@ def test_unfold_rank4_matches_loop(
 @pytest.mark.parametrize("zero_all", [0, 1 << 30])
 @given(
     wc=nd_windows(max_rank=3),
-    batch=st.sampled_from((None, 1, 2)),
+    batch=st.integers(1, 2),
     channels=st.integers(1, 2),
+    first_row=st.integers(0, 3),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_unfold_writes_its_zeros_either_way(
-    zero_all: int, wc: WindowCase, batch: int | None, channels: int, seed: int
+    zero_all: int, wc: WindowCase, batch: int, channels: int, first_row: int, seed: int
 ) -> None:
     """Small chunks are zeroed whole and then get their boxes, large ones get their border
-    strips zeroed: both give the loop's patches, for every mode and rank 1..3."""
+    strips zeroed: both write every entry of the loop's patches (into a buffer of NaN), for
+    every mode and rank 1..3, strided layers read directly (not through their phases), over
+    all output rows or a run of them."""
     from convmm import _im2col
+    from convmm._validate import unfold_window
 
     rng = np.random.default_rng(seed)
-    x = random_array(rng, input_shape(batch, channels, wc.spatial), np.float64)
-    want = unfold_loop(x, wc, batched=batch is not None)
+    x = random_array(rng, (batch, channels, *wc.spatial), np.float64)
+    _, window = unfold_window(x.shape, wc.kernel, **wc.kwargs(), func="test")
+    rows = (min(first_row, window.output_shape[0] - 1), window.output_shape[0])
+    want = unfold_loop(x, wc, batched=True).reshape(
+        batch, channels, *window.kernel_size, *window.output_shape
+    )[(Ellipsis, slice(*rows), *(slice(None),) * (window.ndim - 1))]
+    out = np.full(want.shape, np.nan)
     with mock.patch.object(_im2col, "ZERO_ALL_ENTRIES", zero_all):
-        got = convmm.unfold(x, wc.kernel, **wc.kwargs())
-    assert np.array_equal(got, want)
+        _im2col.unfold_into(x, window, out, rows, phases=False)
+    assert np.array_equal(out, want)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ transposed for a single large product...).  The caller picks the memory layout; 
 moves numbers.
 
 Zero padding is never materialised: for each kernel offset the in-bounds box of output positions
-is copied with one strided slice and the border strips of P are set to zero.  The other modes
+is copied with one strided slice (the steps of ``_offset_steps``) and the border strips of P are
+set to zero, or, for a small chunk, the whole chunk is zeroed first.  The other modes
 gather a padded copy (only the rows that the requested output rows need) and then run the same
 copy with no padding.
 
@@ -18,7 +19,6 @@ input for the non-zero modes.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._geometry import Window
+from ._offset_steps import Slices, fold_steps, trailing, unfold_steps
 
 __all__ = [
     "fold_into",
@@ -37,118 +38,10 @@ __all__ = [
     "uses_phases",
 ]
 
-_Slices = tuple[slice, ...]
-_Index = tuple[Any, ...]
-
-
-def _trailing(*parts: Any) -> _Index:
-    """An index into the trailing dims: ``(..., *parts)`` flattened one level."""
-    index: list[Any] = [Ellipsis]
-    for part in parts:
-        index.extend(part if isinstance(part, tuple) else (part,))
-    return tuple(index)
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _compute_boxes(
-    window: Window,
-    origin: tuple[int, ...],
-    source_shape: tuple[int, ...],
-    rows: tuple[int, int],
-) -> Iterator[tuple[tuple[int, ...], _Slices | None, _Slices]]:
-    """For each kernel offset: the source slices and the output box that reads inside the source.
-
-    Output position ``o`` at kernel offset ``k`` reads source index ``o*s + k*d + origin`` per dim.
-    Output positions run over ``rows`` along the first spatial dim and over everything in the
-    others; the output box is relative to ``rows[0]``.  The source slices are None when the box is
-    empty.
-    """
-    ranges = [rows, *((0, o) for o in window.output_shape[1:])]
-    for offset in itertools.product(*(range(k) for k in window.kernel_size)):
-        source: list[slice] = []
-        box: list[slice] = []
-        for k, s, d, org, n, (o_lo, o_hi) in zip(
-            offset, window.stride, window.dilation, origin, source_shape, ranges, strict=True
-        ):
-            base = k * d + org
-            lo = max(o_lo, _ceil_div(-base, s))
-            hi = min(o_hi, (n - 1 - base) // s + 1)
-            if hi <= lo:
-                box.append(slice(0, 0))
-                continue
-            start = lo * s + base
-            source.append(slice(start, start + (hi - lo - 1) * s + 1, s))
-            box.append(slice(lo - o_lo, hi - o_lo))
-        empty = len(source) < len(box)
-        yield offset, (None if empty else tuple(source)), tuple(box)
-
-
 #: Up to this many P entries an unfold writes zeros over the whole chunk first and then only
 #: the in-bounds boxes: on small chunks the border strips (up to 2 per dim and kernel offset)
 #: cost more in NumPy calls than the one write saves.
 ZERO_ALL_ENTRIES = 1 << 16
-
-_Step = tuple[_Index, "_Index | None", tuple[_Index, ...]]
-
-
-def _unfold_steps(
-    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
-) -> tuple[_Step, ...]:
-    """The unfold as NumPy indices, one step per kernel offset: (the offset's block of P,
-    the source slices it copies or None, the border strips of the block left as zeros).
-
-    The indices start with ``...``, so they serve any lead axes; cached for calls over all
-    output rows (the common case; runs of rows are many and each is visited once per call, so
-    they are not kept).
-    """
-    if tuple(rows) != (0, window.output_shape[0]):
-        return _compute_steps(window, origin, source_shape, rows)
-    return _cached_steps(window, tuple(origin), tuple(source_shape), tuple(rows))
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_steps(
-    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
-) -> tuple[_Step, ...]:
-    return _compute_steps(window, origin, source_shape, rows)
-
-
-def _compute_steps(
-    window: Window, origin: tuple[int, ...], source_shape: tuple[int, ...], rows: tuple[int, int]
-) -> tuple[_Step, ...]:
-    nd = window.ndim
-    extent = (rows[1] - rows[0], *window.output_shape[1:])
-    every = (slice(None),) * nd
-    steps: list[_Step] = []
-    for offset, read, box in _compute_boxes(window, origin, source_shape, rows):
-        if read is None:  # the whole block is zeros
-            block = _trailing(offset, every)
-            steps.append((block, None, (block,)))
-            continue
-        zeros = []
-        for dim in range(nd):
-            before, after = (slice(None),) * dim, (slice(None),) * (nd - 1 - dim)
-            if box[dim].start > 0:
-                zeros.append(_trailing(offset, before, slice(0, box[dim].start), after))
-            if box[dim].stop < extent[dim]:
-                zeros.append(_trailing(offset, before, slice(box[dim].stop, None), after))
-        steps.append((_trailing(offset, box), _trailing(read), tuple(zeros)))
-    return tuple(steps)
-
-
-def _fold_steps(
-    window: Window, origin: tuple[int, ...], target_shape: tuple[int, ...], rows: tuple[int, int]
-) -> tuple[tuple[_Index, _Index], ...]:
-    """The fold as NumPy indices: per kernel offset whose box is not empty, (the cells of the
-    target it adds into, its block of the columns); cached like :func:`_unfold_steps`."""
-    return tuple(
-        (read, block)
-        for block, read, _ in _unfold_steps(window, origin, target_shape, rows)
-        if read is not None
-    )
 
 
 def source_indices(start: int, stop: int, size: int, before: int, mode: str) -> np.ndarray:
@@ -189,7 +82,7 @@ def gather_padded(
         source_indices(lo, hi, n, before, window.padding_mode)
         for (lo, hi), n, (before, _) in zip(spans, window.input_shape, window.padding, strict=True)
     ]
-    slab = x[_trailing(np.ix_(*index))]
+    slab = x[trailing(np.ix_(*index))]
     return slab, (-first, *(0 for _ in spans[1:]))
 
 
@@ -204,21 +97,21 @@ def pad_into(x: np.ndarray, window: Window, out: np.ndarray) -> None:
     if window.padding_mode != "zeros" and window.is_padded:
         slab, _ = gather_padded(x, window, (0, window.output_shape[0]))
         rows = slab.shape[-nd]
-        out[_trailing(slice(0, rows), (slice(None),) * (nd - 1))] = slab
-        out[_trailing(slice(rows, None), (slice(None),) * (nd - 1))] = 0
+        out[trailing(slice(0, rows), (slice(None),) * (nd - 1))] = slab
+        out[trailing(slice(rows, None), (slice(None),) * (nd - 1))] = 0
         return
     for dim, (before, after) in enumerate(window.padding):  # the zero strips
         lead = (slice(None),) * dim
         if before:
-            out[_trailing(lead, slice(0, before), (slice(None),) * (nd - 1 - dim))] = 0
+            out[trailing(lead, slice(0, before), (slice(None),) * (nd - 1 - dim))] = 0
         if after:
             end = out.shape[dim - nd] - after
-            out[_trailing(lead, slice(end, None), (slice(None),) * (nd - 1 - dim))] = 0
+            out[trailing(lead, slice(end, None), (slice(None),) * (nd - 1 - dim))] = 0
     inner = tuple(
         slice(before, before + n)
         for (before, _), n in zip(window.padding, window.input_shape, strict=True)
     )
-    out[_trailing(inner)] = x
+    out[trailing(inner)] = x
 
 
 def uses_phases(window: Window) -> bool:
@@ -235,8 +128,9 @@ def uses_phases(window: Window) -> bool:
 
 def _phase_boxes(
     window: Window, origin: tuple[int, ...], source: np.ndarray, rows: tuple[int, int]
-) -> Iterator[tuple[tuple[int, ...], Any, _Slices]]:
-    """:func:`_compute_boxes` read through the source's phases, made once for all offsets.
+) -> Iterator[tuple[tuple[int, ...], Any, Slices]]:
+    """The offsets' boxes (:func:`~convmm._offset_steps.offset_boxes`) read through the
+    source's phases, made once for all offsets.
 
     Along a dim of stride s, output position o at offset k reads source index
     ``o*s + k*d + origin = s*(o + q) + r``: element ``o + q`` of phase r (the source's indices
@@ -249,7 +143,7 @@ def _phase_boxes(
     s0, d0, k0 = window.stride[0], window.dilation[0], window.kernel_size[0]
     lo0 = max(0, rows[0] * s0 + origin[0])
     hi0 = min(shape[0], (rows[1] - 1) * s0 + d0 * (k0 - 1) + origin[0] + 1)
-    source = source[_trailing(slice(lo0, max(hi0, lo0)), (slice(None),) * (nd - 1))]
+    source = source[trailing(slice(lo0, max(hi0, lo0)), (slice(None),) * (nd - 1))]
     origin = (origin[0] - lo0, *origin[1:])
     shape = source.shape[-nd:]
     phases: dict[tuple[int, ...], np.ndarray] = {}
@@ -275,7 +169,7 @@ def _phase_boxes(
         key = tuple(phase)
         if key not in phases:
             steps = tuple(slice(r, None, s) for r, s in zip(key, window.stride, strict=True))
-            phases[key] = np.ascontiguousarray(source[_trailing(steps)])
+            phases[key] = np.ascontiguousarray(source[trailing(steps)])
         yield offset, (phases[key], tuple(slices)), tuple(box)
 
 
@@ -309,7 +203,7 @@ def unfold_into(
     nd = window.ndim
     every = (slice(None),) * nd
     if not (uses_phases(window) if phases is None else phases and uses_phases(window)):
-        steps = _unfold_steps(window, origin, source.shape[-nd:], rows)
+        steps = unfold_steps(window, origin, source.shape[-nd:], rows)
         if out.size <= ZERO_ALL_ENTRIES:  # one write of zeros beats many small strips
             out[...] = 0
             for block, read, _ in steps:
@@ -324,18 +218,18 @@ def unfold_into(
         return
     # (phase array, its stride-1 slices) per offset
     for offset, read, box in _phase_boxes(window, origin, source, rows):
-        target = out[_trailing(offset, every)]
+        target = out[trailing(offset, every)]
         if read is None:
             target[...] = 0
             continue
         array, slices = read
-        target[_trailing(box)] = array[_trailing(slices)]
+        target[trailing(box)] = array[trailing(slices)]
         for dim in range(nd):
             after = (slice(None),) * (nd - 1 - dim)
             if box[dim].start > 0:
-                target[_trailing(slice(0, box[dim].start), after)] = 0
+                target[trailing(slice(0, box[dim].start), after)] = 0
             if box[dim].stop < target.shape[dim - nd]:
-                target[_trailing(slice(box[dim].stop, None), after)] = 0
+                target[trailing(slice(box[dim].stop, None), after)] = 0
 
 
 def fold_into(
@@ -363,7 +257,7 @@ def fold_into(
         first, last = slab_span(window, rows)
         target = np.zeros(out.shape[:-nd] + (last - first,) + window.padded_shape[1:], out.dtype)
         origin = (-first,) + (0,) * (nd - 1)
-    for cells, block in _fold_steps(window, origin, target.shape[-nd:], rows):
+    for cells, block in fold_steps(window, origin, target.shape[-nd:], rows):
         target[cells] += columns[block]
     if target is not out:
         for dim in range(nd - 1, 0, -1):
@@ -387,7 +281,7 @@ def _unpad_adjoint(g: np.ndarray, window: Window, dim: int, start: int, out: np.
     end = start + g.shape[axis]
     mode = window.padding_mode
 
-    def at(lo: int, hi: int) -> _Slices:
+    def at(lo: int, hi: int) -> Slices:
         return (slice(None),) * axis + (slice(lo, hi),)
 
     def part(lo: int, hi: int) -> np.ndarray:

@@ -307,11 +307,11 @@ def run(
 
 def _first_call(call: Candidate) -> float:
     """The time of a call of a shape never seen: plans, caches and buffers made afresh."""
-    from . import _geometry, _im2col, _plan, _planner, _workspace
+    from . import _geometry, _offset_steps, _plan, _planner, _workspace
 
     _workspace.clear_buffers()
     _geometry._GEOMETRIES.clear()
-    for cached in (_plan._chunks, _planner._choose, _im2col._cached_steps):
+    for cached in (_plan._chunks, _planner._choose, _offset_steps._cached_steps):
         cached.cache_clear()
     start = time.perf_counter()
     call()
