@@ -18,9 +18,10 @@ from .._arrays import as_float_array, compute_dtype, conv_arrays
 from .._conv import conv, conv_backward
 from .._conv_transpose import conv_transpose
 from .._errors import ConvmmValueError
-from .._geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .._geometry import ConvGeometry, conv_geometry
 from .._im2col import source_indices
 from .._unfold import unfold
+from .._validate import transpose_geometry
 from .checks import (
     _agree,
     _library_checks,
@@ -174,6 +175,7 @@ def explain_transpose(
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     channels_last: bool = False,
+    output_size: int | tuple[int, ...] | None = None,
     sample: int = 0,
     max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> Explanation:
@@ -181,7 +183,8 @@ def explain_transpose(
 
     Column ``l`` of Kᵀ·X holds what input position ``l`` adds into the output; it adds into the
     cells a convolution with the same arguments would have read for its output position ``l``
-    (``patch_cells``), less the cropped padding.
+    (``patch_cells``), less the cropped padding.  The arguments are :func:`convmm.conv_transpose`'s
+    (``output_size`` sets the output padding, which the output-size formula then shows).
 
     Examples
     --------
@@ -203,8 +206,14 @@ def explain_transpose(
         "groups": groups,
         "channels_last": channels_last,
     }
-    geometry = conv_transpose_geometry(
-        x_all.shape, w.shape, None if b is None else b.shape, func=func, **options
+    if output_size is not None:
+        options["output_size"] = output_size
+    geometry = transpose_geometry(
+        x_all,
+        w,
+        None if b is None else b.shape,
+        func=func,
+        **{"output_size": None, **options},
     )
     x = _sample(x_all, geometry, sample, func)
     _check_max_entries(max_entries, func)
