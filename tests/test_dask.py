@@ -172,6 +172,86 @@ def test_bad_dask_inputs_get_the_numpy_paths_errors() -> None:
         convmm.conv_backward(da.zeros((1, 1, 2, 2)), xf, np.ones((1, 2, 3, 3)))
 
 
+@FEW
+@given(
+    case=st.integers(1, 3).flatmap(lambda nd: windows(nd, max_size={1: 9, 2: 7, 3: 5}[nd])),
+    batch=st.sampled_from([None, 1, 3]),
+    channels=st.integers(1, 3),
+    data=st.data(),
+)
+def test_unfold_and_fold_of_a_dask_array_are_lazy_and_exact(
+    case: Any, batch: int | None, channels: int, data: st.DataObject
+) -> None:
+    """Block by block of whole images: each image's patches and folded sums are the NumPy
+    function's own, bit for bit, whatever the input's chunks."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    shape = (channels, *case.spatial) if batch is None else (batch, channels, *case.spatial)
+    x = rng.standard_normal(shape)
+    options = case.kwargs()
+    want = convmm.unfold(x, case.kernel, **options)
+    got = convmm.unfold(da.from_array(x, chunks=_chunks(data.draw, shape)), case.kernel, **options)
+    assert isinstance(got, da.Array) and got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.compute(), want)
+    g = rng.standard_normal(want.shape)
+    want = convmm.fold(g, case.spatial, case.kernel, **options)
+    lazy = da.from_array(g, chunks=_chunks(data.draw, g.shape))
+    got = convmm.fold(lazy, case.spatial, case.kernel, **options)
+    assert isinstance(got, da.Array) and got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got.compute(), want)
+
+
+@FEW
+@given(transpose_cases(), st.sampled_from(["input", "grad_output", "both"]), st.data())
+def test_conv_transpose_backward_of_dask_arrays_equals_the_in_memory_result(
+    case: dict[str, Any], lazy: str, data: st.DataObject
+) -> None:
+    """dX per block of images, dK and db summed over the blocks: exact on integer data, for
+    every combination of the flags and with either argument (or both) a dask array."""
+    rng = np.random.default_rng(case["seed"])
+    x, w = _ints(rng, case["shape"]), _ints(rng, case["weight"])
+    try:
+        y = convmm.conv_transpose(x, w, **case["options"])
+    except ConvmmValueError:  # an output padding this geometry refuses
+        return
+    dy = _ints(rng, y.shape)
+    flags = {
+        "bias": data.draw(st.booleans()),
+        "needs_input_grad": data.draw(st.booleans()),
+        "needs_weight_grad": data.draw(st.booleans()),
+    }
+    wants = convmm.conv_transpose_backward(dy, x, w, **case["options"], **flags)
+    lazy_x = da.from_array(x, chunks=case["chunks"]) if lazy != "grad_output" else x
+    lazy_dy = da.from_array(dy, chunks=_chunks(data.draw, dy.shape)) if lazy != "input" else dy
+    gots = convmm.conv_transpose_backward(lazy_dy, lazy_x, w, **case["options"], **flags)
+    for name, got, want in zip(("dx", "dw", "db"), gots, wants, strict=True):
+        if want is None:
+            assert got is None, name
+            continue
+        assert isinstance(got, da.Array) and got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got.compute(), want, err_msg=name)
+
+
+def test_unfold_fold_and_transpose_backward_check_dask_calls_when_made() -> None:
+    """Bad arguments are refused at the call, from the shapes, not at ``.compute()``."""
+    x = da.zeros((2, 2, 5, 5), chunks=1)
+    with pytest.raises(ConvmmValueError, match=r"^convmm.unfold: kernel_size"):
+        convmm.unfold(x, 0)
+    with pytest.raises(ConvmmValueError, match=r"^convmm.fold: "):
+        convmm.fold(da.zeros((2, 8, 9), chunks=1), (5, 5), 2)
+    with pytest.raises(ConvmmTypeError, match=r"^convmm.unfold: input must be .*float"):
+        convmm.unfold(da.zeros((1, 1, 4, 4), dtype=np.int32), 2)
+    w = np.ones((2, 3, 3, 3))
+    dy = da.zeros((2, 3, 7, 7), chunks=1)
+    with pytest.raises(
+        ConvmmValueError, match=r"^convmm.conv_transpose_backward: grad_output must have"
+    ):
+        convmm.conv_transpose_backward(da.zeros((2, 3, 6, 6)), x, w)
+    with pytest.raises(ConvmmTypeError, match=r"^convmm.conv_transpose_backward: bias must be"):
+        convmm.conv_transpose_backward(dy, x, w, bias=1)
+    with pytest.raises(ConvmmValueError, match=r"^convmm.conv_transpose_backward: algorithm"):
+        convmm.conv_transpose_backward(dy, x, w, algorithm="fast")
+
+
 #: Run in a fresh interpreter (as a user's script runs): the cluster shares nothing with the
 #: test process.  Exact results on 2 worker processes, then on the threaded scheduler.
 _DISTRIBUTED = """

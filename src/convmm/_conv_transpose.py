@@ -237,24 +237,30 @@ def conv_transpose_backward(
     [(1, 2, 3, 3), (2, 4, 2, 2), (4,)]
     """
     func = "convmm.conv_transpose_backward"
+    arguments = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": dilation,
+        "groups": groups,
+        "channels_last": channels_last,
+        "output_size": output_size,
+        "bias": bias,
+        "needs_input_grad": needs_input_grad,
+        "needs_weight_grad": needs_weight_grad,
+        "max_workspace_bytes": max_workspace_bytes,
+        "algorithm": algorithm,
+    }
     if foreign(grad_output, input, weight):  # arrays of another library: computed with it
         from ._portable_calls import portable_conv_transpose_backward
 
-        arguments = {
-            "stride": stride,
-            "padding": padding,
-            "output_padding": output_padding,
-            "dilation": dilation,
-            "groups": groups,
-            "channels_last": channels_last,
-            "output_size": output_size,
-            "bias": bias,
-            "needs_input_grad": needs_input_grad,
-            "needs_weight_grad": needs_weight_grad,
-            "max_workspace_bytes": max_workspace_bytes,
-            "algorithm": algorithm,
-        }
         return portable_conv_transpose_backward(grad_output, input, weight, **arguments)
+    if is_dask_array(input) or is_dask_array(grad_output):  # lazy, block by block of images
+        from ._dask_batch import dask_conv_transpose_backward
+
+        return dask_conv_transpose_backward(
+            func, grad_output, input, weight, arguments, conv_transpose_backward
+        )
     x = as_float_array(input, func=func, name="input")
     w = as_float_array(weight, func=func, name="weight")
     dy = as_float_array(grad_output, func=func, name="grad_output")

@@ -38,7 +38,15 @@ import numpy as np
 from ._errors import ConvmmTypeError, ConvmmValueError
 from ._geometry import ConvGeometry
 
-__all__ = ["Axes", "axes_of", "dask_array_module", "is_dask_array", "small_array", "stitch"]
+__all__ = [
+    "Axes",
+    "as_dask",
+    "axes_of",
+    "dask_array_module",
+    "is_dask_array",
+    "small_array",
+    "stitch",
+]
 
 #: PyTorch's padding modes as ``numpy.pad`` (and ``dask.array.pad``) names them.
 _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -58,6 +66,14 @@ def dask_array_module(func: str) -> Any:
             f"{func}: dask arrays need dask: pip install 'convmm[dask]'"
         ) from error
     return da
+
+
+def as_dask(da: Any, value: Any) -> Any:
+    """``value`` as a dask array: itself, or an array-like in one chunk."""
+    if hasattr(value, "chunks") and hasattr(value, "dask"):
+        return value
+    array = np.asarray(value)
+    return da.from_array(array, chunks=array.shape)
 
 
 def small_array(value: Any, func: str, name: str) -> Any:

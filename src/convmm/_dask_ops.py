@@ -16,6 +16,7 @@ from ._dask import (
     Piece,
     add_bias,
     adjoint_pad,
+    as_dask,
     axes_of,
     conv_pieces,
     dask_array_module,
@@ -59,13 +60,6 @@ def _prepare(x: Any, geometry: ConvGeometry, func: str, name: str) -> Any:
     return x
 
 
-def _as_dask(da: Any, value: Any, func: str, name: str) -> Any:
-    if hasattr(value, "chunks") and hasattr(value, "dask"):
-        return value
-    array = np.asarray(value)
-    return da.from_array(array, chunks=array.shape)
-
-
 def dask_conv(
     func: str,
     input: Any,
@@ -84,7 +78,7 @@ def dask_conv(
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     b = small_array(bias, func, "bias")
-    x = _as_dask(da, input, func, "input")
+    x = as_dask(da, input)
     geometry = conv_geometry(
         x.shape, np.shape(w), None if b is None else np.shape(b), func=func, **options
     )
@@ -196,7 +190,7 @@ def dask_conv_transpose(
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     b = small_array(bias, func, "bias")
-    x = _as_dask(da, input, func, "input")
+    x = as_dask(da, input)
     geometry = transpose_geometry(
         x,
         np.asarray(w),
@@ -251,8 +245,8 @@ def dask_conv_backward(
     options, call, flags = _split(arguments)
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
-    x = _as_dask(da, input, func, "input")
-    dy = _as_dask(da, grad_output, func, "grad_output")
+    x = as_dask(da, input)
+    dy = as_dask(da, grad_output)
     geometry = conv_geometry(x.shape, np.shape(w), None, func=func, **options)
     if tuple(dy.shape) != geometry.output_array_shape():
         raise ConvmmValueError(

@@ -8,6 +8,7 @@ import numpy as np
 
 from ._array_api import foreign
 from ._arrays import as_float_array, check_allocation, compute_dtype
+from ._dask import is_dask_array
 from ._im2col import fold_into, unfold_into
 from ._validate import fold_window, unfold_window
 
@@ -71,6 +72,11 @@ def unfold(
         return portable_unfold(  # type: ignore[no-any-return]
             input, kernel_size, padding_mode=padding_mode, **options
         )
+    if is_dask_array(input):  # a lazy result, block by block along the batch
+        from ._dask_batch import dask_unfold
+
+        options["padding_mode"] = padding_mode
+        return dask_unfold(func, input, kernel_size, options, unfold)  # type: ignore[no-any-return]
     x = as_float_array(input, func=func, name="input")
     batched, window = unfold_window(
         x.shape, kernel_size, padding_mode=padding_mode, func=func, **options
@@ -135,6 +141,13 @@ def fold(
 
         return portable_fold(  # type: ignore[no-any-return]
             columns, output_size, kernel_size, padding_mode=padding_mode, **options
+        )
+    if is_dask_array(columns):  # a lazy result, block by block along the batch
+        from ._dask_batch import dask_fold
+
+        options["padding_mode"] = padding_mode
+        return dask_fold(  # type: ignore[no-any-return]
+            func, columns, output_size, kernel_size, options, fold
         )
     cols = as_float_array(columns, func=func, name="columns")
     batched, window = fold_window(
