@@ -6,16 +6,18 @@ convolution is the product K·P, reshaped.  See :func:`conv`, :func:`unfold` and
 
 from . import nn, reference
 from ._arrays import DEFAULT_MAX_WORKSPACE_BYTES
-from ._conv import conv, conv1d, conv2d, conv3d, conv_backward
-from ._conv_transpose import (
-    conv_transpose,
+from ._conv import conv, conv_backward
+from ._conv_transpose import conv_transpose, conv_transpose_backward
+from ._errors import ConvmmError
+from ._explain import Explanation, explain, explain_backward, explain_transpose
+from ._functional import (
+    conv1d,
+    conv2d,
+    conv3d,
     conv_transpose1d,
     conv_transpose2d,
     conv_transpose3d,
-    conv_transpose_backward,
 )
-from ._errors import ConvmmError
-from ._explain import Explanation, explain, explain_backward, explain_transpose
 from ._plan_call import plan
 from ._planner import ALGORITHMS, ConvPlan
 from ._shapes import conv_output_shape, conv_transpose_output_padding, conv_transpose_output_shape

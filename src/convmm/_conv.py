@@ -16,7 +16,7 @@ from ._geometry import conv_geometry
 from ._planner import check_algorithm
 from ._validate import check_grad_output, check_weight_rank
 
-__all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_backward"]
+__all__ = ["conv", "conv_backward"]
 
 
 def conv(
@@ -344,104 +344,3 @@ def conv_backward(
     if bias:
         grad_bias = bias_gradient(dy, geometry, dtype, w.dtype)
     return grad_input, grad_weight, grad_bias
-
-
-def _conv_nd(
-    name: str,
-    ndim: int,
-    input: Any,
-    weight: Any,
-    bias: Any,
-    stride: int | tuple[int, ...],
-    padding: int | str | tuple[Any, ...],
-    dilation: int | tuple[int, ...],
-    groups: int,
-) -> np.ndarray:
-    return _convolve(
-        f"convmm.{name}",
-        input,
-        weight,
-        bias,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode="zeros",
-        channels_last=False,
-        max_workspace_bytes=None,
-        ndim=ndim,
-    )
-
-
-def conv1d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: int | tuple[int, ...] = 1,
-    padding: int | str | tuple[Any, ...] = 0,
-    dilation: int | tuple[int, ...] = 1,
-    groups: int = 1,
-) -> np.ndarray:
-    """1-D convolution with ``torch.nn.functional.conv1d``'s positional signature.
-
-    ``input`` is ``(N, C_in, L)`` or ``(C_in, L)`` and ``weight`` ``(C_out, C_in/groups, k)``;
-    everything else is as in :func:`conv`.
-
-    Examples
-    --------
-    The seed article's 1-D example: 3 channels of length 12, two kernels of width 4, stride 2.
-
-    >>> import numpy as np, convmm
-    >>> x = np.arange(1.0, 37.0).reshape(1, 3, 12)
-    >>> w = np.arange(1.0, 25.0).reshape(2, 3, 4)
-    >>> convmm.conv1d(x, w, None, 2)
-    array([[[1530., 1686., 1842., 1998., 2154.],
-            [3618., 4062., 4506., 4950., 5394.]]])
-    """
-    return _conv_nd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: int | tuple[int, ...] = 1,
-    padding: int | str | tuple[Any, ...] = 0,
-    dilation: int | tuple[int, ...] = 1,
-    groups: int = 1,
-) -> np.ndarray:
-    """2-D convolution with ``torch.nn.functional.conv2d``'s positional signature.
-
-    ``input`` is ``(N, C_in, H, W)`` or ``(C_in, H, W)`` and ``weight``
-    ``(C_out, C_in/groups, kH, kW)``; everything else is as in :func:`conv`.
-
-    Examples
-    --------
-    >>> import numpy as np, convmm
-    >>> convmm.conv2d(np.ones((2, 3, 5, 5)), np.ones((4, 3, 3, 3)), None, 2, 1).shape
-    (2, 4, 3, 3)
-    """
-    return _conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
-
-
-def conv3d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: int | tuple[int, ...] = 1,
-    padding: int | str | tuple[Any, ...] = 0,
-    dilation: int | tuple[int, ...] = 1,
-    groups: int = 1,
-) -> np.ndarray:
-    """3-D convolution with ``torch.nn.functional.conv3d``'s positional signature.
-
-    ``input`` is ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)`` and ``weight``
-    ``(C_out, C_in/groups, kD, kH, kW)``; everything else is as in :func:`conv`.
-
-    Examples
-    --------
-    >>> import numpy as np, convmm
-    >>> convmm.conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((3, 2, 2, 2, 2))).shape
-    (1, 3, 3, 3, 3)
-    """
-    return _conv_nd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
