@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -228,7 +229,39 @@ def test_conv_transpose_backward_of_dask_arrays_equals_the_in_memory_result(
             assert got is None, name
             continue
         assert isinstance(got, da.Array) and got.dtype == want.dtype, name
+        assert got.shape == want.shape, name
         np.testing.assert_array_equal(got.compute(), want, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("shape", "rank", "options"),
+    [
+        ((5, 2, 4, 3), 2, {"stride": 2, "output_size": (5, 3, 9, 7)}),  # the whole shape
+        ((2, 4, 3), 2, {"stride": 2, "output_size": (3, 10, 7)}),  # unbatched, whole shape
+        ((5, 4, 3, 2), 2, {"stride": 2, "padding": 1, "channels_last": True}),
+        ((5, 2, 6), 1, {"stride": 3, "output_size": 19}),
+    ],
+)
+def test_conv_transpose_backward_of_dask_arrays_in_every_form(
+    shape: tuple[int, ...], rank: int, options: dict[str, Any]
+) -> None:
+    """Unbatched, channels-last, ``output_size`` in PyTorch's whole-shape form with the batch
+    in several blocks, float32 and a dask weight: the NumPy gradients, shapes and dtypes."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((2, 3, *(3,) * rank)).astype(np.float32)
+    y = convmm.conv_transpose(x, w, **options)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    wants = convmm.conv_transpose_backward(dy, x, w, **options)
+    chunks = (2, *x.shape[1:]) if x.ndim == rank + 2 else 1
+    lazy = convmm.conv_transpose_backward(
+        da.from_array(dy, chunks=1), da.from_array(x, chunks=chunks), da.from_array(w), **options
+    )
+    gots = dask.compute(*lazy)
+    for name, got, want, declared in zip(("dx", "dw", "db"), gots, wants, lazy, strict=True):
+        assert declared.shape == want.shape == got.shape, name
+        assert declared.dtype == want.dtype == got.dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 def test_unfold_fold_and_transpose_backward_check_dask_calls_when_made() -> None:
@@ -250,6 +283,8 @@ def test_unfold_fold_and_transpose_backward_check_dask_calls_when_made() -> None
         convmm.conv_transpose_backward(dy, x, w, bias=1)
     with pytest.raises(ConvmmValueError, match=r"^convmm.conv_transpose_backward: algorithm"):
         convmm.conv_transpose_backward(dy, x, w, algorithm="fast")
+    with pytest.raises(ConvmmValueError, match=r"^convmm.conv_transpose_backward: output_size"):
+        convmm.conv_transpose_backward(dy, x, w, output_size=(30, 30))
 
 
 #: Run in a fresh interpreter (as a user's script runs): the cluster shares nothing with the

@@ -5,7 +5,9 @@ Each block holds whole images (the input's other axes are merged into one chunk)
 function runs on it, so every image's result is the in-memory one; ``conv_transpose_backward``'s
 weight and bias gradients are the sums of the blocks' (in another order than one call's, so up
 to rounding).  The calls are checked when they are made, from the shapes alone, as the NumPy
-functions check them; nothing is computed before ``.compute()``.
+functions check them; nothing is computed before ``.compute()`` (but a dask weight, which is
+small, computed once).  The three gradients of a block come from one NumPy call: compute them
+together (``dask.compute(dx, dw, db)``), or each ``.compute()`` runs that call again.
 """
 
 from __future__ import annotations
@@ -120,7 +122,11 @@ def dask_conv_transpose_backward(
     batches = (x if hasattr(input, "dask") else dy).chunks[0]
     x = _whole_images(x).rechunk({0: batches})
     dy = _whole_images(dy).rechunk({0: batches})
-    call = functools.partial(conv_transpose_backward, weight=w, **arguments)
+    # each block is a batch of its own: output_size as the spatial sizes (the whole-shape form
+    # names the full batch)
+    spatial = None if arguments["output_size"] is None else geometry.window.input_shape
+    blocks = {**arguments, "output_size": spatial}
+    call = functools.partial(conv_transpose_backward, weight=w, **blocks)
     grad_input, weight_parts, bias_parts = [], [], []
     for start, images in zip(itertools.accumulate(batches, initial=0), batches, strict=False):
         part = delayed(call, nout=3)(dy[start : start + images], x[start : start + images])
@@ -130,11 +136,19 @@ def dask_conv_transpose_backward(
         if arguments["needs_weight_grad"]:
             weight_parts.append(da.from_delayed(part[1], shape=w.shape, dtype=weight_dtype))
         if arguments["bias"]:
-            channels = geometry.out_channels
+            channels = geometry.in_channels  # the transposed convolution's output channels
             bias_parts.append(da.from_delayed(part[2], shape=(channels,), dtype=weight_dtype))
     dx = da.concatenate(grad_input, axis=0) if grad_input else None
     if dx is not None and not geometry.batched:
         dx = dx[0]
-    dw = da.stack(weight_parts).sum(axis=0) if weight_parts else None
-    db = da.stack(bias_parts).sum(axis=0) if bias_parts else None
+    dw = _total(da, weight_parts, weight_dtype)
+    db = _total(da, bias_parts, weight_dtype)
     return dx, dw, db
+
+
+def _total(da: Any, parts: list[Any], dtype: np.dtype[Any]) -> Any:
+    """The sum of the blocks' gradients (in float32 at least, as the NumPy path sums), or None."""
+    if not parts:
+        return None
+    wide = np.result_type(np.float32, dtype)
+    return da.stack(parts).sum(axis=0, dtype=wide).astype(dtype)

@@ -233,12 +233,15 @@ def explain_transpose(
     if bias_column is not None:
         scale = scale + np.abs(bias_column)
     one = x_all[sample : sample + 1] if geometry.batched else x_all
+    # for one sample, output_size as the spatial sizes (the whole-shape form names the batch)
+    spatial = {"output_size": window.input_shape} if output_size is not None else {}
+    checked = {**options, **spatial}
     checks, notes = _library_checks(
         geometry,
         lambda got, dtype: _agree(_one_sample(got, geometry), output, scale, dtype),
         compute_dtype(x_all, w, b),
-        ("convmm.conv_transpose", lambda: conv_transpose(one, w, b, **options)),
-        ("convmm.reference.conv_transpose", lambda: reference.conv_transpose(one, w, b, **options)),
+        ("convmm.conv_transpose", lambda: conv_transpose(one, w, b, **checked)),
+        ("convmm.reference.conv_transpose", lambda: reference.conv_transpose(one, w, b, **checked)),
     )
     _torch_check(
         checks,

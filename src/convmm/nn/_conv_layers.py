@@ -62,7 +62,7 @@ class _ConvLayer(Layer):
         """Store the weight's (and the bias's) gradient; the input's when asked, else None."""
         x = cached(f"convmm.nn.{self._name}.backward", self._x)
         gx, gw, gb = self._backward_op(
-            grad,
+            np.asarray(grad),  # NumPy in, NumPy out (a dask grad would give lazy gradients)
             x,
             self.params["weight"],
             bias="bias" in self.params,
