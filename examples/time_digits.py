@@ -50,19 +50,23 @@ def torch_network(net: nn.Sequential, dtype: torch.dtype = torch.float32) -> tor
     return model
 
 
-def numpy_epoch(net: nn.Sequential, x: np.ndarray, y: np.ndarray, order: list[Any]) -> float:
-    opt = nn.Adam(net, lr=LEARNING_RATE)
+def numpy_losses(
+    net: nn.Sequential, opt: Any, x: np.ndarray, y: np.ndarray, order: list[Any]
+) -> list[float]:
+    """Train ``net`` with ``opt`` on the batches ``order``: each step's loss."""
     losses = []
     for index in order:
         loss, grad = nn.softmax_cross_entropy(net.forward(x[index]), y[index])
         net.backward(grad, input_grad=False)
         opt.step()
         losses.append(loss)
-    return float(np.mean(losses))
+    return losses
 
 
-def torch_epoch(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, order: list[Any]) -> float:
-    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+def torch_losses(
+    model: torch.nn.Module, opt: Any, x: np.ndarray, y: np.ndarray, order: list[Any]
+) -> list[float]:
+    """The same for the PyTorch twin and its optimiser."""
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     losses = []
     for index in order:
@@ -72,7 +76,16 @@ def torch_epoch(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, order: lis
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return float(np.mean(losses))
+    return losses
+
+
+def numpy_epoch(net: nn.Sequential, x: np.ndarray, y: np.ndarray, order: list[Any]) -> float:
+    return float(np.mean(numpy_losses(net, nn.Adam(net, lr=LEARNING_RATE), x, y, order)))
+
+
+def torch_epoch(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, order: list[Any]) -> float:
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    return float(np.mean(torch_losses(model, opt, x, y, order)))
 
 
 def main() -> None:

@@ -211,6 +211,7 @@ def test_unfold_rank4_matches_loop(
     assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("phases", [False, True])
 @pytest.mark.parametrize("zero_all", [0, 1 << 30])
 @given(
     wc=nd_windows(max_rank=3),
@@ -220,12 +221,18 @@ def test_unfold_rank4_matches_loop(
     seed=st.integers(0, 2**32 - 1),
 )
 def test_unfold_writes_its_zeros_either_way(
-    zero_all: int, wc: WindowCase, batch: int, channels: int, first_row: int, seed: int
+    phases: bool,
+    zero_all: int,
+    wc: WindowCase,
+    batch: int,
+    channels: int,
+    first_row: int,
+    seed: int,
 ) -> None:
     """Small chunks are zeroed whole and then get their boxes, large ones get their border
     strips zeroed: both write every entry of the loop's patches (into a buffer of NaN), for
-    every mode and rank 1..3, strided layers read directly (not through their phases), over
-    all output rows or a run of them."""
+    every mode and rank 1..3, strided layers read directly or through their phases, over all
+    output rows or a run of them."""
     from convmm import _im2col
     from convmm._validate import unfold_window
 
@@ -238,7 +245,7 @@ def test_unfold_writes_its_zeros_either_way(
     )[(Ellipsis, slice(*rows), *(slice(None),) * (window.ndim - 1))]
     out = np.full(want.shape, np.nan)
     with mock.patch.object(_im2col, "ZERO_ALL_ENTRIES", zero_all):
-        _im2col.unfold_into(x, window, out, rows, phases=False)
+        _im2col.unfold_into(x, window, out, rows, phases=phases)
     assert np.array_equal(out, want)
 
 

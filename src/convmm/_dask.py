@@ -45,6 +45,7 @@ __all__ = [
     "dask_array_module",
     "is_dask_array",
     "small_array",
+    "split_arguments",
     "stitch",
 ]
 
@@ -66,6 +67,21 @@ def dask_array_module(func: str) -> Any:
             f"{func}: dask arrays need dask: pip install 'convmm[dask]'"
         ) from error
     return da
+
+
+#: The arguments each block's NumPy call takes as given, and the backward passes' flags.
+_CALL = ("max_workspace_bytes", "algorithm")
+_FLAGS = ("bias", "needs_input_grad", "needs_weight_grad")
+
+
+def split_arguments(
+    arguments: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A public function's keyword arguments as (the geometry's, the blocks', the flags)."""
+    options = {k: v for k, v in arguments.items() if k not in _CALL + _FLAGS}
+    call = {k: arguments[k] for k in _CALL}
+    flags = {k: arguments[k] for k in _FLAGS if k in arguments}
+    return options, call, flags
 
 
 def as_dask(da: Any, value: Any) -> Any:

@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_float_array, check_flags, workspace_budget
-from ._dask import as_dask, dask_array_module, float_dtype, small_array
+from ._dask import as_dask, dask_array_module, float_dtype, small_array, split_arguments
 from ._planner import check_algorithm
 from ._validate import check_transposed_grad_output, fold_window, transpose_geometry, unfold_window
 
 __all__ = ["dask_conv_transpose_backward", "dask_fold", "dask_unfold"]
 
 
-def _whole_images(x: Any) -> Any:
-    """``x`` with every axis but the batch in one chunk."""
-    return x.rechunk(dict.fromkeys(range(1, x.ndim), -1))
+def _whole_images(x: Any, batches: tuple[int, ...] | None = None) -> Any:
+    """``x`` with every axis but the batch in one chunk (and the batch in ``batches``)."""
+    return x.rechunk({0: batches or x.chunks[0], **dict.fromkeys(range(1, x.ndim), -1)})
 
 
 def dask_unfold(
@@ -91,58 +91,43 @@ def dask_conv_transpose_backward(
     da = dask_array_module(func)
     from dask.delayed import delayed
 
-    check_flags(
-        func, **{k: arguments[k] for k in ("bias", "needs_input_grad", "needs_weight_grad")}
-    )
-    workspace_budget(arguments["max_workspace_bytes"], func=func)
-    check_algorithm(arguments["algorithm"], func)
+    options, call, flags = split_arguments(arguments)
+    check_flags(func, **flags)
+    workspace_budget(call["max_workspace_bytes"], func=func)
+    check_algorithm(call["algorithm"], func)
     w = as_float_array(small_array(weight, func, "weight"), func=func, name="weight")
     x = as_dask(da, input)
     dy = as_dask(da, grad_output)
     dtype = float_dtype(x, func, "input")
     float_dtype(dy, func, "grad_output")
-    weight_dtype = w.dtype
-    geometry_options = {
-        k: arguments[k]
-        for k in (
-            "stride",
-            "padding",
-            "output_padding",
-            "output_size",
-            "dilation",
-            "groups",
-            "channels_last",
-        )
-    }
-    geometry = transpose_geometry(x, w, None, func=func, **geometry_options)
+    geometry = transpose_geometry(x, w, None, func=func, **options)
     check_transposed_grad_output(tuple(dy.shape), geometry.input_array_shape(), func)
     if not geometry.batched:
         x, dy = x[np.newaxis], dy[np.newaxis]
     # blocks of images as the dask argument has them (the input's when both are)
     batches = (x if hasattr(input, "dask") else dy).chunks[0]
-    x = _whole_images(x).rechunk({0: batches})
-    dy = _whole_images(dy).rechunk({0: batches})
+    x, dy = _whole_images(x, batches), _whole_images(dy, batches)
     # each block is a batch of its own: output_size as the spatial sizes (the whole-shape form
     # names the full batch)
-    spatial = None if arguments["output_size"] is None else geometry.window.input_shape
+    spatial = None if options["output_size"] is None else geometry.window.input_shape
     blocks = {**arguments, "output_size": spatial}
-    call = functools.partial(conv_transpose_backward, weight=w, **blocks)
+    backward = functools.partial(conv_transpose_backward, weight=w, **blocks)
     grad_input, weight_parts, bias_parts = [], [], []
     for start, images in zip(itertools.accumulate(batches, initial=0), batches, strict=False):
-        part = delayed(call, nout=3)(dy[start : start + images], x[start : start + images])
-        if arguments["needs_input_grad"]:
+        part = delayed(backward, nout=3)(dy[start : start + images], x[start : start + images])
+        if flags["needs_input_grad"]:
             shape = (images, *x.shape[1:])
             grad_input.append(da.from_delayed(part[0], shape=shape, dtype=dtype))
-        if arguments["needs_weight_grad"]:
-            weight_parts.append(da.from_delayed(part[1], shape=w.shape, dtype=weight_dtype))
-        if arguments["bias"]:
+        if flags["needs_weight_grad"]:
+            weight_parts.append(da.from_delayed(part[1], shape=w.shape, dtype=w.dtype))
+        if flags["bias"]:
             channels = geometry.in_channels  # the transposed convolution's output channels
-            bias_parts.append(da.from_delayed(part[2], shape=(channels,), dtype=weight_dtype))
+            bias_parts.append(da.from_delayed(part[2], shape=(channels,), dtype=w.dtype))
     dx = da.concatenate(grad_input, axis=0) if grad_input else None
     if dx is not None and not geometry.batched:
         dx = dx[0]
-    dw = _total(da, weight_parts, weight_dtype)
-    db = _total(da, bias_parts, weight_dtype)
+    dw = _total(da, weight_parts, w.dtype)
+    db = _total(da, bias_parts, w.dtype)
     return dx, dw, db
 
 

@@ -28,6 +28,7 @@ from ._dask import (
     region,
     small_array,
     spatial_grids,
+    split_arguments,
     stitch,
     transpose_pieces,
 )
@@ -36,19 +37,6 @@ from ._geometry import ConvGeometry, conv_geometry
 from ._validate import transpose_geometry
 
 __all__ = ["dask_conv", "dask_conv_backward", "dask_conv_transpose"]
-
-
-#: The arguments each block's NumPy call takes as given, and the backward pass's flags.
-_CALL = ("max_workspace_bytes", "algorithm")
-_FLAGS = ("bias", "needs_input_grad", "needs_weight_grad")
-
-
-def _split(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The public function's keyword arguments as (the geometry's, the blocks', the flags)."""
-    options = {k: v for k, v in arguments.items() if k not in _CALL + _FLAGS}
-    call = {k: arguments[k] for k in _CALL}
-    flags = {k: arguments[k] for k in _FLAGS if k in arguments}
-    return options, call, flags
 
 
 def _prepare(x: Any, geometry: ConvGeometry, func: str, name: str) -> Any:
@@ -74,7 +62,7 @@ def dask_conv(
     ``arguments`` are the public function's keyword arguments as given; ``conv`` is the NumPy
     :func:`convmm.conv` each block calls (with the workspace bound and the algorithm).
     """
-    options, call, _ = _split(arguments)
+    options, call, _ = split_arguments(arguments)
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     b = small_array(bias, func, "bias")
@@ -185,7 +173,7 @@ def dask_conv_transpose(
 ) -> Any:
     """:func:`convmm.conv_transpose` of a dask array: a lazy dask array of the same values
     (each block by the NumPy ``conv_transpose``)."""
-    options, call, _ = _split(arguments)
+    options, call, _ = split_arguments(arguments)
     output_size = options.pop("output_size")
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
@@ -242,7 +230,7 @@ def dask_conv_backward(
 ) -> tuple[Any, Any, Any]:
     """:func:`convmm.conv_backward` of dask arrays: lazy dX, dK and db of the same values
     (dX by blocks of the NumPy ``conv_transpose``, dK by blocks of ``conv_backward``)."""
-    options, call, flags = _split(arguments)
+    options, call, flags = split_arguments(arguments)
     da = dask_array_module(func)
     w = small_array(weight, func, "weight")
     x = as_dask(da, input)

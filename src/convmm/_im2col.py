@@ -201,35 +201,23 @@ def unfold_into(
     else:
         source, origin = gather_padded(x, window, rows)
     nd = window.ndim
-    every = (slice(None),) * nd
-    if not (uses_phases(window) if phases is None else phases and uses_phases(window)):
-        steps = unfold_steps(window, origin, source.shape[-nd:], rows)
-        if out.size <= ZERO_ALL_ENTRIES:  # one write of zeros beats many small strips
-            out[...] = 0
-            for block, read, _ in steps:
-                if read is not None:
-                    out[block] = source[read]
-            return
-        for block, read, zeros in steps:
-            if read is not None:
-                out[block] = source[read]
+    steps = unfold_steps(window, origin, source.shape[-nd:], rows)
+    if out.size <= ZERO_ALL_ENTRIES:  # one write of zeros beats many small strips
+        out[...] = 0
+    else:
+        for _, _, zeros in steps:
             for strip in zeros:
                 out[strip] = 0
+    if uses_phases(window) if phases is None else phases and uses_phases(window):
+        # the same boxes, each copied from its phase (stride-1 slices)
+        for offset, read, box in _phase_boxes(window, origin, source, rows):
+            if read is not None:
+                array, slices = read
+                out[trailing(offset, box)] = array[trailing(slices)]
         return
-    # (phase array, its stride-1 slices) per offset
-    for offset, read, box in _phase_boxes(window, origin, source, rows):
-        target = out[trailing(offset, every)]
-        if read is None:
-            target[...] = 0
-            continue
-        array, slices = read
-        target[trailing(box)] = array[trailing(slices)]
-        for dim in range(nd):
-            after = (slice(None),) * (nd - 1 - dim)
-            if box[dim].start > 0:
-                target[trailing(slice(0, box[dim].start), after)] = 0
-            if box[dim].stop < target.shape[dim - nd]:
-                target[trailing(slice(box[dim].stop, None), after)] = 0
+    for block, read, _ in steps:
+        if read is not None:
+            out[block] = source[read]
 
 
 def fold_into(

@@ -206,15 +206,11 @@ def explain_transpose(
         "groups": groups,
         "channels_last": channels_last,
     }
-    if output_size is not None:
-        options["output_size"] = output_size
     geometry = transpose_geometry(
-        x_all,
-        w,
-        None if b is None else b.shape,
-        func=func,
-        **{"output_size": None, **options},
+        x_all, w, None if b is None else b.shape, output_size=output_size, func=func, **options
     )
+    if output_size is not None:  # recorded as given
+        options["output_size"] = output_size
     x = _sample(x_all, geometry, sample, func)
     _check_max_entries(max_entries, func)
     window = geometry.window

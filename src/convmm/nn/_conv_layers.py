@@ -41,16 +41,42 @@ def _channels(func: str, in_channels: object, out_channels: object, groups: obje
 
 
 class _ConvLayer(Layer):
-    """What :class:`Conv` and :class:`ConvTranspose` share: the backward pass, through their
-    op's backward function (``_backward_op``), with or without the input's gradient."""
+    """What :class:`Conv` and :class:`ConvTranspose` share: PyTorch's initialisation, and the
+    forward and backward passes through their op (``_forward_op``) and its backward function
+    (``_backward_op``), with or without the input's gradient."""
 
     _name = ""
+    groups: int
     options: dict[str, Any]
     _x: np.ndarray | None
 
     @staticmethod
+    def _forward_op(*args: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
     def _backward_op(*args: Any, **kwargs: Any) -> tuple[np.ndarray | None, ...]:
         raise NotImplementedError
+
+    def _initialise(
+        self,
+        dims: tuple[int, int],
+        kernel: tuple[int, ...],
+        bias_size: int | None,
+        rng: object,
+        dtype: object,
+    ) -> None:
+        """The weight ``(dims[0], dims[1] / groups, *kernel)`` and the bias, as PyTorch's
+        ``reset_parameters`` draws them."""
+        func = f"convmm.nn.{self._name}"
+        shape = (int(dims[0]), int(dims[1]) // self.groups, *kernel)
+        _torch_default_init(self, shape, bias_size, generator(func, rng), _dtype(func, dtype))
+        self._x = None
+
+    def forward(self, x: Any) -> np.ndarray:
+        self._x = batch(f"convmm.nn.{self._name}.forward", x, ndim=self.params["weight"].ndim)
+        w, b = self.params["weight"], self.params.get("bias")
+        return self._forward_op(self._x, w, b, **self.options)
 
     def backward(self, grad: Any) -> np.ndarray:
         return cast(np.ndarray, self._gradients(grad, input_grad=True))
@@ -118,6 +144,7 @@ class Conv(_ConvLayer):
     """
 
     _name = "Conv"
+    _forward_op = staticmethod(conv)
     _backward_op = staticmethod(conv_backward)
 
     def __init__(
@@ -152,19 +179,8 @@ class Conv(_ConvLayer):
             "algorithm": algorithm,
             "max_workspace_bytes": max_workspace_bytes,
         }
-        shape = (int(out_channels), int(in_channels) // self.groups, *kernel)
-        _torch_default_init(
-            self,
-            shape,
-            int(out_channels) if bias else None,
-            generator(func, rng),
-            _dtype(func, dtype),
-        )
-        self._x: np.ndarray | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        self._x = batch("convmm.nn.Conv.forward", x, ndim=self.params["weight"].ndim)
-        return conv(self._x, self.params["weight"], self.params.get("bias"), **self.options)
+        bias_size = int(out_channels) if bias else None
+        self._initialise((out_channels, in_channels), kernel, bias_size, rng, dtype)
 
 
 class ConvTranspose(_ConvLayer):
@@ -198,6 +214,7 @@ class ConvTranspose(_ConvLayer):
     """
 
     _name = "ConvTranspose"
+    _forward_op = staticmethod(conv_transpose)
     _backward_op = staticmethod(conv_transpose_backward)
 
     def __init__(
@@ -231,17 +248,5 @@ class ConvTranspose(_ConvLayer):
             "algorithm": algorithm,
             "max_workspace_bytes": max_workspace_bytes,
         }
-        shape = (int(in_channels), int(out_channels) // self.groups, *kernel)
-        _torch_default_init(
-            self,
-            shape,
-            int(out_channels) if bias else None,
-            generator(func, rng),
-            _dtype(func, dtype),
-        )
-        self._x: np.ndarray | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        self._x = batch("convmm.nn.ConvTranspose.forward", x, ndim=self.params["weight"].ndim)
-        w, b = self.params["weight"], self.params.get("bias")
-        return conv_transpose(self._x, w, b, **self.options)
+        bias_size = int(out_channels) if bias else None
+        self._initialise((in_channels, out_channels), kernel, bias_size, rng, dtype)

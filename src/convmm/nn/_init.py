@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,18 @@ def calculate_gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
     return math.sqrt(2.0 / (1.0 + slope**2))
 
 
+def _draw(
+    func: str, rng: object, dims: tuple[int, ...], std: float, dtype: Any, *, uniform: bool
+) -> np.ndarray:
+    """Numbers of mean 0 and standard deviation ``std``: ``N(0, std²)``, or ``U(-b, b)`` with
+    ``b = sqrt(3) * std``."""
+    source = generator(func, rng)
+    if uniform:
+        bound = math.sqrt(3.0) * std
+        return source.uniform(-bound, bound, dims).astype(dtype)
+    return (source.standard_normal(dims) * std).astype(dtype)
+
+
 def _kaiming_std(
     func: str, shape: object, mode: str, nonlinearity: str, negative_slope: float
 ) -> tuple[tuple[int, ...], float]:
@@ -151,7 +164,7 @@ def kaiming_normal(
     """
     func = "convmm.nn.kaiming_normal"
     dims, std = _kaiming_std(func, shape, mode, nonlinearity, negative_slope)
-    return (generator(func, rng).standard_normal(dims) * std).astype(dtype)
+    return _draw(func, rng, dims, std, dtype, uniform=False)
 
 
 def kaiming_uniform(
@@ -179,8 +192,7 @@ def kaiming_uniform(
     """
     func = "convmm.nn.kaiming_uniform"
     dims, std = _kaiming_std(func, shape, mode, nonlinearity, negative_slope)
-    bound = math.sqrt(3.0) * std
-    return generator(func, rng).uniform(-bound, bound, dims).astype(dtype)
+    return _draw(func, rng, dims, std, dtype, uniform=True)
 
 
 def _xavier_std(func: str, shape: object, gain: float) -> tuple[tuple[int, ...], float]:
@@ -213,7 +225,7 @@ def xavier_normal(
     """
     func = "convmm.nn.xavier_normal"
     dims, std = _xavier_std(func, shape, gain)
-    return (generator(func, rng).standard_normal(dims) * std).astype(dtype)
+    return _draw(func, rng, dims, std, dtype, uniform=False)
 
 
 def xavier_uniform(
@@ -237,5 +249,4 @@ def xavier_uniform(
     """
     func = "convmm.nn.xavier_uniform"
     dims, std = _xavier_std(func, shape, gain)
-    bound = math.sqrt(3.0) * std
-    return generator(func, rng).uniform(-bound, bound, dims).astype(dtype)
+    return _draw(func, rng, dims, std, dtype, uniform=True)

@@ -76,7 +76,10 @@ class _Model(Protocol):
 
 
 class _Optimizer:
-    def __init__(self, model: _Model, lr: float) -> None:
+    """What the optimisers share: the parameters and their state, the learning rate, and the
+    weight decay (``g += weight_decay * p`` before each update)."""
+
+    def __init__(self, model: _Model, lr: float, weight_decay: float) -> None:
         func = f"convmm.nn.{type(self).__name__}"
         if not isinstance(getattr(model, "params", None), dict):
             raise ConvmmValueError(
@@ -85,6 +88,7 @@ class _Optimizer:
             )
         self.model = model
         self.lr = non_negative_float(func, "lr", lr)
+        self.weight_decay = non_negative_float(func, "weight_decay", weight_decay)
         self.state: dict[str, dict[str, Any]] = {}
 
     def step(self) -> None:
@@ -92,9 +96,10 @@ class _Optimizer:
         grads = self.model.grads
         for name, p in self.model.params.items():
             if name in grads:
-                self._update(name, p, grads[name], self.state.setdefault(name, {}))
+                g = grads[name] + self.weight_decay * p if self.weight_decay else grads[name]
+                self._update(p, g, self.state.setdefault(name, {}))
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
@@ -126,15 +131,12 @@ class SGD(_Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(model, lr)
+        super().__init__(model, lr, weight_decay)
         func = "convmm.nn.SGD"
         self.momentum = non_negative_float(func, "momentum", momentum)
         self.dampening = non_negative_float(func, "dampening", dampening)
-        self.weight_decay = non_negative_float(func, "weight_decay", weight_decay)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
             if "buffer" not in state:
                 state["buffer"] = np.array(g, copy=True)
@@ -170,7 +172,7 @@ class Adam(_Optimizer):
         *,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(model, lr)
+        super().__init__(model, lr, weight_decay)
         func = "convmm.nn.Adam"
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ConvmmValueError(f"{func}: betas must be a pair of floats; got {betas!r}")
@@ -179,12 +181,9 @@ class Adam(_Optimizer):
             non_negative_float(func, "betas[1]", betas[1], below=1.0),
         )
         self.eps = non_negative_float(func, "eps", eps)
-        self.weight_decay = non_negative_float(func, "weight_decay", weight_decay)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p
         if not state:
             state.update(step=0, m=np.zeros_like(p), v=np.zeros_like(p))
         state["step"] += 1
